@@ -1,0 +1,43 @@
+# cardops: `make run` starts everything on SQLite, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format install lock serve bench clean test-postgres
+
+$(STAMP): requirements.lock pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cardops db upgrade
+	$(BIN)/cardops demo --if-empty
+	$(BIN)/cardops serve
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-postgres: $(STAMP)
+	CARDOPS_TEST_POSTGRES_URL=$${CARDOPS_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy src
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench migrations
+
+# Re-pin every dependency (runtime and dev) after editing pyproject.toml.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cardops' > requirements.lock
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,3 @@
+"""cardops: operations platform for card issuers and POS terminal operators."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,93 @@
+"""The ``cardops`` command: one sub-command group per domain."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from cardops.core.registry import domain_modules
+
+app = typer.Typer(
+    help="cardops: cards, terminals and the people who run them.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to the newest, and create default roles."""
+    from cardops.core.config import get_settings
+    from cardops.core.db import get_engine
+    from cardops.core.migrate import bootstrap
+
+    bootstrap(get_engine())
+    out.print(f"[green]Database is up to date[/green]: {_safe_url(get_settings().effective_database_url)}")
+
+
+@app.command()
+def demo(
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing when users already exist."),
+) -> None:
+    """Load demo data: an admin with every role, one user per default role, sample records."""
+    from cardops.core.demo_loader import load_demo
+
+    load_demo(if_empty=if_empty, console=out)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default CARDOPS_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default CARDOPS_PORT or 8000)."),
+    reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+) -> None:
+    """Serve the web console and the REST API."""
+    import uvicorn
+
+    from cardops.core.config import get_settings
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    out.print(f"cardops console:  [bold]http://{host}:{port}/[/bold]")
+    out.print(f"API docs:         http://{host}:{port}/docs")
+    uvicorn.run("cardops.web.app:create_app", factory=True, host=host, port=port, reload=reload)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _register_domains() -> None:
+    for module in domain_modules("cli"):
+        app.add_typer(module.app, name=module.NAME)
+
+
+_register_domains()
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("CARDOPS_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from cardops.core.errors import CardopsError
+
+    try:
+        app()
+    except CardopsError as exc:
+        err.print(f"[red]{exc.code}[/red]: {exc.localized()}")
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()
