@@ -76,7 +76,9 @@ def db(engine: Engine) -> Iterator[Session]:
     The web app, when called through ``client``, shares the same connection."""
     connection = engine.connect()
     outer = connection.begin()
-    maker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    maker = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     session_factory.configure(maker)
     session = maker()
     try:

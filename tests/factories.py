@@ -17,12 +17,19 @@ PASSWORD = "Secret-Pass-2026"
 _counter = itertools.count(1)
 
 
-def make_user(db: Session, *roles: str, username: str | None = None, password: str = PASSWORD) -> User:
+def make_user(
+    db: Session, *roles: str, username: str | None = None, password: str = PASSWORD
+) -> User:
     """A user holding ``roles`` (role codes), created by the system user."""
     name = username or f"user{next(_counter)}"
     user = auth.create_user(
-        session=db, actor=auth.system_user(db), username=name, display_name=name.title(),
-        password=password, roles=list(roles), must_change_password=False,
+        session=db,
+        actor=auth.system_user(db),
+        username=name,
+        display_name=name.title(),
+        password=password,
+        roles=list(roles),
+        must_change_password=False,
     )
     db.flush()
     return user

@@ -30,7 +30,9 @@ def db_upgrade() -> None:
     from cardops.core.migrate import bootstrap
 
     bootstrap(get_engine())
-    out.print(f"[green]Database is up to date[/green]: {_safe_url(get_settings().effective_database_url)}")
+    out.print(
+        f"[green]Database is up to date[/green]: {_safe_url(get_settings().effective_database_url)}"
+    )
 
 
 @app.command()
@@ -45,7 +47,9 @@ def demo(
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="Address to listen on (default CARDOPS_HOST or 127.0.0.1)."),
+    host: str = typer.Option(
+        None, help="Address to listen on (default CARDOPS_HOST or 127.0.0.1)."
+    ),
     port: int = typer.Option(None, help="Port (default CARDOPS_PORT or 8000)."),
     reload: bool = typer.Option(False, help="Reload on code changes (development)."),
 ) -> None:
@@ -78,8 +82,11 @@ _register_domains()
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("CARDOPS_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("CARDOPS_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     from cardops.core.errors import CardopsError
 
     try:

@@ -32,7 +32,9 @@ def test_verify_catches_an_edited_row(db: Session) -> None:
     victim = db.query(AuditEntry).order_by(AuditEntry.seq.desc()).offset(2).first()
     assert victim is not None
     seq = victim.seq
-    db.execute(text("UPDATE audit_log SET actor_name = 'mallory' WHERE id = :id"), {"id": victim.id})
+    db.execute(
+        text("UPDATE audit_log SET actor_name = 'mallory' WHERE id = :id"), {"id": victim.id}
+    )
     db.expire_all()
     result = audit.verify(db)
     assert not result.ok

@@ -58,7 +58,9 @@ def test_password_age_policy_forces_change(client: TestClient, db: Session) -> N
         json={"username": "clerk4", "old_password": PASSWORD, "new_password": "Brand-new-99x"},
     )
     assert response.status_code == 204
-    response = client.post("/api/v1/auth/token", data={"username": "clerk4", "password": "Brand-new-99x"})
+    response = client.post(
+        "/api/v1/auth/token", data={"username": "clerk4", "password": "Brand-new-99x"}
+    )
     assert response.status_code == 200
 
 
@@ -75,8 +77,14 @@ def test_user_management_needs_permission(client: TestClient, db: Session) -> No
     assert response.json()["code"] == "permission_denied"
     admin = api_headers(db, "sysadmin")
     response = client.post(
-        "/api/v1/users", headers=admin,
-        json={"username": "newbie", "display_name": "New", "password": "Fresh-pass-123", "roles": ["cashier"]},
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "username": "newbie",
+            "display_name": "New",
+            "password": "Fresh-pass-123",
+            "roles": ["cashier"],
+        },
     )
     assert response.status_code == 201, response.text
     assert response.json()["roles"] == ["cashier"]
@@ -85,14 +93,21 @@ def test_user_management_needs_permission(client: TestClient, db: Session) -> No
 def test_create_user_bad_input_names_the_field(client: TestClient, db: Session) -> None:
     admin = api_headers(db, "sysadmin")
     response = client.post(
-        "/api/v1/users", headers=admin,
+        "/api/v1/users",
+        headers=admin,
         json={"username": "Bad Name!", "display_name": "X", "password": "Fresh-pass-123"},
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "username"
     response = client.post(
-        "/api/v1/users", headers={**admin, "Accept-Language": "zh-CN"},
-        json={"username": "okname", "display_name": "X", "password": "Fresh-pass-123", "roles": ["nope"]},
+        "/api/v1/users",
+        headers={**admin, "Accept-Language": "zh-CN"},
+        json={
+            "username": "okname",
+            "display_name": "X",
+            "password": "Fresh-pass-123",
+            "roles": ["nope"],
+        },
     )
     assert response.status_code == 404
     assert "角色" in response.json()["detail"]
@@ -105,14 +120,20 @@ def test_roles_editable_and_permission_takes_effect(client: TestClient, db: Sess
     assert client.get("/api/v1/users", headers=headers).status_code == 403
     roles = {r["code"]: r for r in client.get("/api/v1/roles", headers=admin).json()}
     perms = [*roles["data_analyst"]["permissions"], "users.view"]
-    response = client.put("/api/v1/roles/data_analyst/permissions", headers=admin, json={"permissions": perms})
+    response = client.put(
+        "/api/v1/roles/data_analyst/permissions", headers=admin, json={"permissions": perms}
+    )
     assert response.status_code == 200, response.text
     assert client.get("/api/v1/users", headers=headers).status_code == 200
-    response = client.put("/api/v1/roles/data_analyst/permissions", headers=admin, json={"permissions": ["bogus"]})
+    response = client.put(
+        "/api/v1/roles/data_analyst/permissions", headers=admin, json={"permissions": ["bogus"]}
+    )
     assert response.status_code == 422
 
 
-def test_permission_review_lists_roles_since_and_last_login(client: TestClient, db: Session) -> None:
+def test_permission_review_lists_roles_since_and_last_login(
+    client: TestClient, db: Session
+) -> None:
     make_user(db, "cashier", username="reviewme")
     client.post("/api/v1/auth/token", data={"username": "reviewme", "password": PASSWORD})
     director = api_headers(db, "operations_director")

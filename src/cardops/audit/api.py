@@ -52,13 +52,29 @@ def search(
 ) -> list[AuditEntryOut]:
     require(user, AUDIT_VIEW)
     rows = service.search(
-        db, q=q, actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
-        since=since, until=until, limit=limit, offset=offset,
+        db,
+        q=q,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
     )
     return [
         AuditEntryOut(
-            seq=r.seq, at=r.at, actor_name=r.actor_name, action=r.action, entity_type=r.entity_type,
-            entity_id=r.entity_id, before=r.before, after=r.after, extra=r.extra, hash=r.hash,
+            seq=r.seq,
+            at=r.at,
+            actor_name=r.actor_name,
+            action=r.action,
+            entity_type=r.entity_type,
+            entity_id=r.entity_id,
+            before=r.before,
+            after=r.after,
+            extra=r.extra,
+            hash=r.hash,
         )
         for r in rows
     ]
@@ -68,4 +84,6 @@ def search(
 def verify(db: DB, user: ApiUser) -> VerifyOut:
     require(user, AUDIT_VERIFY)
     result = service.verify(db)
-    return VerifyOut(ok=result.ok, checked=result.checked, broken_seq=result.broken_seq, reason=result.reason)
+    return VerifyOut(
+        ok=result.ok, checked=result.checked, broken_seq=result.broken_seq, reason=result.reason
+    )

@@ -161,7 +161,10 @@ def _iter_entries(session: Session, batch: int = 2000) -> Iterator[AuditEntry]:
     while True:
         rows = (
             session.execute(
-                select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)
+                select(AuditEntry)
+                .where(AuditEntry.seq > last_seq)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
             )
             .scalars()
             .all()

@@ -50,15 +50,30 @@ def audit_search(
     page = max(1, min(page, 100_000))
     until_day = _parse_day(until)
     rows = service.search(
-        console.db, q=q[:200] or None, actor=actor[:64] or None, action=action[:96] or None,
-        entity_type=entity_type[:64] or None, entity_id=entity_id[:64] or None,
-        since=_parse_day(since), until=until_day + timedelta(days=1) if until_day else None,
-        limit=PAGE + 1, offset=(page - 1) * PAGE,
+        console.db,
+        q=q[:200] or None,
+        actor=actor[:64] or None,
+        action=action[:96] or None,
+        entity_type=entity_type[:64] or None,
+        entity_id=entity_id[:64] or None,
+        since=_parse_day(since),
+        until=until_day + timedelta(days=1) if until_day else None,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
     )
     return console.render(
         "audit/search.html",
-        rows=rows[:PAGE], has_more=len(rows) > PAGE, page=page,
-        filters={"q": q, "actor": actor, "action": action, "entity_type": entity_type,
-                 "entity_id": entity_id, "since": since, "until": until},
+        rows=rows[:PAGE],
+        has_more=len(rows) > PAGE,
+        page=page,
+        filters={
+            "q": q,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "since": since,
+            "until": until,
+        },
         pretty=lambda v: json.dumps(v, ensure_ascii=False, indent=1) if v else "",
     )

@@ -47,13 +47,18 @@ def user_out(user: User, *, with_permissions: bool = False) -> UserOut:
 
 def role_out(role: Role) -> RoleOut:
     return RoleOut(
-        code=role.code, name_en=role.name_en, name_zh=role.name_zh,
-        description=role.description, is_builtin=role.is_builtin,
+        code=role.code,
+        name_en=role.name_en,
+        name_zh=role.name_zh,
+        description=role.description,
+        is_builtin=role.is_builtin,
         permissions=sorted(role.permission_codes),
     )
 
 
-@router.post("/auth/token", response_model=TokenOut, summary="Get a bearer token (OAuth2 password flow)")
+@router.post(
+    "/auth/token", response_model=TokenOut, summary="Get a bearer token (OAuth2 password flow)"
+)
 def token(db: DB, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
     try:
         user = service.authenticate(db, form.username, form.password)
@@ -97,8 +102,14 @@ def list_users(db: DB, user: ApiUser) -> list[UserOut]:
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(db: DB, user: ApiUser, body: UserIn) -> UserOut:
     created = service.create_user(
-        session=db, actor=user, username=body.username, display_name=body.display_name,
-        password=body.password, roles=body.roles, email=body.email, mobile=body.mobile,
+        session=db,
+        actor=user,
+        username=body.username,
+        display_name=body.display_name,
+        password=body.password,
+        roles=body.roles,
+        email=body.email,
+        mobile=body.mobile,
     )
     db.commit()
     return user_out(created)
@@ -106,7 +117,9 @@ def create_user(db: DB, user: ApiUser, body: UserIn) -> UserOut:
 
 @router.get("/users/review", response_model=list[ReviewRowOut], summary="Permission review")
 def review(db: DB, user: ApiUser) -> list[ReviewRowOut]:
-    return [ReviewRowOut.model_validate(r) for r in service.permission_review(session=db, actor=user)]
+    return [
+        ReviewRowOut.model_validate(r) for r in service.permission_review(session=db, actor=user)
+    ]
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
@@ -118,8 +131,13 @@ def get_user(db: DB, user: ApiUser, user_id: int) -> UserOut:
 @router.patch("/users/{user_id}", response_model=UserOut)
 def patch_user(db: DB, user: ApiUser, user_id: int, body: UserPatch) -> UserOut:
     target = service.update_user(
-        session=db, actor=user, user_id=user_id, display_name=body.display_name,
-        email=body.email, mobile=body.mobile, is_active=body.is_active,
+        session=db,
+        actor=user,
+        user_id=user_id,
+        display_name=body.display_name,
+        email=body.email,
+        mobile=body.mobile,
+        is_active=body.is_active,
     )
     if body.roles is not None:
         service.set_user_roles(session=db, actor=user, user_id=user_id, role_codes=body.roles)
@@ -129,7 +147,9 @@ def patch_user(db: DB, user: ApiUser, user_id: int, body: UserPatch) -> UserOut:
 
 @router.post("/users/{user_id}/password", response_model=UserOut, summary="Reset a user's password")
 def reset_password(db: DB, user: ApiUser, user_id: int, body: PasswordResetIn) -> UserOut:
-    target = service.reset_password(session=db, actor=user, user_id=user_id, new_password=body.new_password)
+    target = service.reset_password(
+        session=db, actor=user, user_id=user_id, new_password=body.new_password
+    )
     db.commit()
     return user_out(target)
 
@@ -149,18 +169,26 @@ def list_roles(db: DB, user: ApiUser) -> list[RoleOut]:
 @router.post("/roles", response_model=RoleOut, status_code=201)
 def create_role(db: DB, user: ApiUser, body: RoleIn) -> RoleOut:
     role = service.create_role(
-        session=db, actor=user, code=body.code, name_en=body.name_en, name_zh=body.name_zh,
+        session=db,
+        actor=user,
+        code=body.code,
+        name_en=body.name_en,
+        name_zh=body.name_zh,
         description=body.description,
     )
     if body.permissions:
-        service.set_role_permissions(session=db, actor=user, role_code=role.code, permissions=body.permissions)
+        service.set_role_permissions(
+            session=db, actor=user, role_code=role.code, permissions=body.permissions
+        )
     db.commit()
     return role_out(role)
 
 
 @router.put("/roles/{code}/permissions", response_model=RoleOut)
 def set_permissions(db: DB, user: ApiUser, code: str, body: RolePermissionsIn) -> RoleOut:
-    role = service.set_role_permissions(session=db, actor=user, role_code=code, permissions=body.permissions)
+    role = service.set_role_permissions(
+        session=db, actor=user, role_code=code, permissions=body.permissions
+    )
     db.commit()
     return role_out(role)
 

@@ -21,7 +21,9 @@ def list_users() -> None:
         table = Table("user", "name", "active", "roles", "last login")
         for user in service.list_users(session=session, actor=service.system_user(session)):
             table.add_row(
-                user.username, user.display_name, "yes" if user.is_active else "no",
+                user.username,
+                user.display_name,
+                "yes" if user.is_active else "no",
                 ", ".join(sorted(service.role_codes_of(user))),
                 user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "",
             )
@@ -39,8 +41,13 @@ def create(
     """Create a user; they must change the password at first login."""
     with unit_of_work() as session:
         user = service.create_user(
-            session=session, actor=service.system_user(session), username=username,
-            display_name=display_name, password=password, roles=role, email=email,
+            session=session,
+            actor=service.system_user(session),
+            username=username,
+            display_name=display_name,
+            password=password,
+            roles=role,
+            email=email,
         )
         out.print(f"created {user.username}")
 
@@ -53,8 +60,12 @@ def set_password(
     """Set a temporary password (to be changed at next login) and unlock the account."""
     with unit_of_work() as session:
         user = _get(session, username)
-        service.reset_password(session=session, actor=service.system_user(session),
-                               user_id=user.id, new_password=password)
+        service.reset_password(
+            session=session,
+            actor=service.system_user(session),
+            user_id=user.id,
+            new_password=password,
+        )
         out.print(f"password set for {username}; it must be changed at next login")
 
 
@@ -63,7 +74,9 @@ def grant(username: str, role: str) -> None:
     """Give a user a role."""
     with unit_of_work() as session:
         user = _get(session, username)
-        service.grant_role(session=session, actor=service.system_user(session), user_id=user.id, role_code=role)
+        service.grant_role(
+            session=session, actor=service.system_user(session), user_id=user.id, role_code=role
+        )
         out.print(f"{username} now holds {role}")
 
 
@@ -72,7 +85,9 @@ def revoke(username: str, role: str) -> None:
     """Take a role away from a user."""
     with unit_of_work() as session:
         user = _get(session, username)
-        service.revoke_role(session=session, actor=service.system_user(session), user_id=user.id, role_code=role)
+        service.revoke_role(
+            session=session, actor=service.system_user(session), user_id=user.id, role_code=role
+        )
         out.print(f"{username} no longer holds {role}")
 
 
@@ -89,12 +104,17 @@ def unlock(username: str) -> None:
 def review() -> None:
     """The permission review: who holds which role, since when, last login."""
     with unit_of_work() as session:
-        table = Table("user", "active", "role", "since", "granted by", "last login", "password changed")
+        table = Table(
+            "user", "active", "role", "since", "granted by", "last login", "password changed"
+        )
         for row in service.permission_review(session=session, actor=service.system_user(session)):
             table.add_row(
-                row.username, "yes" if row.is_active else "no", row.role_code or "-",
+                row.username,
+                "yes" if row.is_active else "no",
+                row.role_code or "-",
                 row.granted_at.date().isoformat() if row.granted_at else "",
-                row.granted_by or "", row.last_login_at.date().isoformat() if row.last_login_at else "never",
+                row.granted_by or "",
+                row.last_login_at.date().isoformat() if row.last_login_at else "never",
                 row.password_changed_at.date().isoformat(),
             )
         out.print(table)

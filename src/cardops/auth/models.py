@@ -65,7 +65,9 @@ class Role(TimestampMixin, Base):
 class RolePermission(Base):
     __tablename__ = "role_permissions"
 
-    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
     permission: Mapped[str] = mapped_column(String(96), primary_key=True)
 
     role: Mapped[Role] = relationship(back_populates="permissions")

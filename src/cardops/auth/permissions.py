@@ -69,8 +69,13 @@ def load_all() -> dict[str, Permission]:
 
 # The platform's own permissions.
 USERS_VIEW = define("users.view", N_("View users and roles"), group="auth")
-USERS_MANAGE = define("users.manage", N_("Create users, reset passwords, grant roles"), group="auth")
+USERS_MANAGE = define(
+    "users.manage", N_("Create users, reset passwords, grant roles"), group="auth"
+)
 ROLES_MANAGE = define("roles.manage", N_("Create roles and edit their permissions"), group="auth")
 PERMISSION_REVIEW = define(
-    "users.review", N_("Run the permission review report"), group="auth", roles=["operations_director"]
+    "users.review",
+    N_("Run the permission review report"),
+    group="auth",
+    roles=["operations_director"],
 )

@@ -85,7 +85,7 @@ def require(user: User | None, permission: str) -> None:
 
 def _forget_permissions(user: User) -> None:
     if hasattr(user, "_cardops_perms"):
-        del user._cardops_perms  # type: ignore[attr-defined]
+        del user._cardops_perms
 
 
 # --- passwords ----------------------------------------------------------------------------
@@ -125,7 +125,9 @@ def password_expired(user: User) -> bool:
     return max_age > 0 and utcnow() - as_utc(user.password_changed_at) > timedelta(days=max_age)
 
 
-def change_own_password(*, session: Session, user: User, old_password: str, new_password: str) -> None:
+def change_own_password(
+    *, session: Session, user: User, old_password: str, new_password: str
+) -> None:
     if not _verify_hash(user.password_hash, old_password):
         raise ValidationFailed("The current password is wrong.", field="old_password")
     if old_password == new_password:
@@ -172,7 +174,9 @@ def find_user(session: Session, username: str) -> User | None:
 def list_users(*, session: Session, actor: User) -> list[User]:
     require(actor, USERS_VIEW)
     return list(
-        session.execute(select(User).where(User.is_system.is_(False)).order_by(User.username)).scalars()
+        session.execute(
+            select(User).where(User.is_system.is_(False)).order_by(User.username)
+        ).scalars()
     )
 
 
@@ -292,7 +296,11 @@ def revoke_role(*, session: Session, actor: User, user_id: int, role_code: str) 
             session.flush()
             _forget_permissions(user)
             record(
-                session, actor, "user.role_revoked", user, before={"role": role.code},
+                session,
+                actor,
+                "user.role_revoked",
+                user,
+                before={"role": role.code},
                 username=user.username,
             )
             return
@@ -334,7 +342,9 @@ def create_role(
         raise ValidationFailed("Enter the Chinese name.", field="name_zh")
     if session.execute(select(Role).where(Role.code == code)).scalar_one_or_none():
         raise Conflict("The role code “{role}” is taken.", field="code", role=code)
-    role = Role(code=code, name_en=name_en.strip(), name_zh=name_zh.strip(), description=description)
+    role = Role(
+        code=code, name_en=name_en.strip(), name_zh=name_zh.strip(), description=description
+    )
     session.add(role)
     session.flush()
     record(session, actor, "role.created", role)
@@ -366,8 +376,12 @@ def set_role_permissions(
     for link in session.execute(select(UserRole).where(UserRole.role_id == role.id)).scalars():
         _forget_permissions(link.user)
     record(
-        session, actor, "role.permissions_changed", role,
-        before={"permissions": before}, after={"permissions": sorted(wanted)},
+        session,
+        actor,
+        "role.permissions_changed",
+        role,
+        before={"permissions": before},
+        after={"permissions": sorted(wanted)},
     )
     return role
 
@@ -377,7 +391,8 @@ def sync_default_roles(session: Session) -> int:
     load_all()
     added = 0
     applied = {
-        (row.role_code, row.permission) for row in session.execute(select(DefaultGrantApplied)).scalars()
+        (row.role_code, row.permission)
+        for row in session.execute(select(DefaultGrantApplied)).scalars()
     }
     for code, (name_en, name_zh) in DEFAULT_ROLES.items():
         role = session.execute(select(Role).where(Role.code == code)).scalar_one_or_none()
@@ -543,7 +558,9 @@ def permission_review(*, session: Session, actor: User) -> list[ReviewRow]:
     ).scalars()
     for user in users:
         locked = bool(user.locked_until and as_utc(user.locked_until) > now)
-        links = sorted(user.roles, key=lambda link: link.role.code) or [None]
+        links: list[UserRole | None] = [*sorted(user.roles, key=lambda link: link.role.code)] or [
+            None
+        ]
         for link in links:
             rows.append(
                 ReviewRow(

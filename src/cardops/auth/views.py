@@ -29,7 +29,10 @@ NAV = [
     NavItem(N_("Users"), "/users", USERS_VIEW, section=N_("Administration"), order=900),
     NavItem(N_("Roles"), "/roles", USERS_VIEW, section=N_("Administration"), order=901),
     NavItem(
-        N_("Permission review"), "/users/review", PERMISSION_REVIEW, section=N_("Administration"),
+        N_("Permission review"),
+        "/users/review",
+        PERMISSION_REVIEW,
+        section=N_("Administration"),
         order=902,
     ),
 ]
@@ -41,11 +44,24 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-def _login_page(request: Request, *, next_url: str, error: str | None = None,
-                username: str = "", status_code: int = 200) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
     token = request.cookies.get(PRELOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    html = render("auth/login.html", request=request, user=None, next_url=next_url,
-                  error=error, username=username, login_csrf=token)
+    html = render(
+        "auth/login.html",
+        request=request,
+        user=None,
+        next_url=next_url,
+        error=error,
+        username=username,
+        login_csrf=token,
+    )
     response = HTMLResponse(html, status_code=status_code)
     response.set_cookie(PRELOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
     return response
@@ -68,20 +84,28 @@ async def login_submit(request: Request, db: DB) -> Response:
         error = PermissionDenied(
             "The form has expired or did not come from this site. Reload the page and try again.",
         ).localized()
-        return _login_page(request, next_url=next_url, error=error, username=username, status_code=403)
+        return _login_page(
+            request, next_url=next_url, error=error, username=username, status_code=403
+        )
     try:
         user = service.authenticate(db, username, password)
     except AuthenticationFailed as exc:
         db.commit()  # keep the failure count and any lock
-        return _login_page(request, next_url=next_url, error=exc.localized(), username=username,
-                           status_code=401)
+        return _login_page(
+            request, next_url=next_url, error=exc.localized(), username=username, status_code=401
+        )
     raw, _ = service.start_login_session(db, user)
     db.commit()
     target = "/password" if service.password_expired(user) else next_url
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, raw, httponly=True, samesite="lax",
-                        secure=get_settings().cookie_secure,
-                        max_age=get_settings().session_hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().cookie_secure,
+        max_age=get_settings().session_hours * 3600,
+    )
     response.delete_cookie(PRELOGIN_CSRF_COOKIE)
     return response
 
@@ -110,14 +134,19 @@ def password_submit(console: ConsoleForm) -> Response:
 
             raise ValidationFailed("The two new passwords differ.", field="confirm_password")
         service.change_own_password(
-            session=console.db, user=console.user,
-            old_password=str(form.get("old_password") or ""), new_password=new,
+            session=console.db,
+            user=console.user,
+            old_password=str(form.get("old_password") or ""),
+            new_password=new,
         )
     except CardopsError as exc:
         console.db.rollback()
-        return console.render("auth/password.html", status_code=exc.status,
-                              expired=service.password_expired(console.user),
-                              **form_error_context(exc))
+        return console.render(
+            "auth/password.html",
+            status_code=exc.status,
+            expired=service.password_expired(console.user),
+            **form_error_context(exc),
+        )
     console.flash("Your password has been changed.")
     console.db.commit()
     return console.redirect("/")

@@ -11,7 +11,9 @@ out = Console()
 
 
 @app.command("missing")
-def missing(write: bool = typer.Option(False, help="Append them to each domain's zh_CN.po.")) -> None:
+def missing(
+    write: bool = typer.Option(False, help="Append them to each domain's zh_CN.po."),
+) -> None:
     """List user-visible strings without a Chinese translation (exit 1 if any)."""
     from cardops.core import i18n_check
 

@@ -57,10 +57,11 @@ def load_demo(*, if_empty: bool, console: Console) -> None:
     creds = settings.var_dir / "demo-logins.txt"
     creds.write_text(
         "Demo logins (every user has every default role's name; admin holds all roles)\n"
-        + "\n".join(lines) + "\n"
+        + "\n".join(lines)
+        + "\n"
     )
     creds.chmod(0o600)
-    console.print("[green]Demo data loaded.[/green] Logins (also kept in " f"{creds}):")
+    console.print(f"[green]Demo data loaded.[/green] Logins (also kept in {creds}):")
     console.print(f"  admin / {password}   (every role)")
     console.print(f"  one user per role, named after it, e.g. front_desk_clerk / {password}")
 
@@ -71,13 +72,23 @@ def _create_users(session: Session, password: str) -> DemoContext:
 
     system = auth.system_user(session)
     admin = auth.create_user(
-        session=session, actor=system, username="admin", display_name="Administrator",
-        password=password, roles=list(DEFAULT_ROLES), must_change_password=False,
+        session=session,
+        actor=system,
+        username="admin",
+        display_name="Administrator",
+        password=password,
+        roles=list(DEFAULT_ROLES),
+        must_change_password=False,
     )
     ctx = DemoContext(password=password, admin=admin)
     for code, (_, name_zh) in DEFAULT_ROLES.items():
         ctx.users[code] = auth.create_user(
-            session=session, actor=system, username=code,
-            display_name=name_zh, password=password, roles=[code], must_change_password=False,
+            session=session,
+            actor=system,
+            username=code,
+            display_name=name_zh,
+            password=password,
+            roles=[code],
+            must_change_password=False,
         )
     return ctx

@@ -55,7 +55,7 @@ def gettext(message: str, /, **params: Any) -> str:
 _ = gettext
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     """Mark a string for translation where it is defined; translate it where it is shown."""
     return message
 

@@ -16,8 +16,13 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 _CALLS = {"_", "N_", "gettext", "translate", "flash"}
 _ERRORS = {
-    "CardopsError", "ValidationFailed", "NotFound", "Conflict", "InvalidTransition",
-    "PermissionDenied", "AuthenticationFailed",
+    "CardopsError",
+    "ValidationFailed",
+    "NotFound",
+    "Conflict",
+    "InvalidTransition",
+    "PermissionDenied",
+    "AuthenticationFailed",
 }
 _TEMPLATE = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 
@@ -38,7 +43,11 @@ def _python_strings(path: Path) -> set[str]:
             continue
         name = _call_name(node)
         first = node.args[0]
-        if name in _CALLS | _ERRORS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+        if (
+            name in _CALLS | _ERRORS
+            and isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+        ):
             found.add(first.value)
     return found
 

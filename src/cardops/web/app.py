@@ -76,10 +76,14 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
-def _error_page(status: int, message: str, errors: list[dict[str, str]] | None = None) -> HTMLResponse:
+def _error_page(
+    status: int, message: str, errors: list[dict[str, str]] | None = None
+) -> HTMLResponse:
     html = render("error.html", status=status, message=message, errors=errors or [])
     return HTMLResponse(html, status_code=status)
 
@@ -118,7 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _cardops_error(request: Request, exc: CardopsError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if _is_api(request):
-            return problem(request, exc.status, exc.code, exc.localized(), exc.field_errors(), headers)
+            return problem(
+                request, exc.status, exc.code, exc.localized(), exc.field_errors(), headers
+            )
         return _error_page(exc.status, exc.localized(), exc.field_errors())
 
     @app.exception_handler(RequestValidationError)
@@ -141,7 +147,9 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = messages.get(exc.status_code) or str(exc.detail)
         if _is_api(request) or exc.status_code not in (404, 405):
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            return problem(request, exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+            return problem(
+                request, exc.status_code, code, detail, headers=getattr(exc, "headers", None)
+            )
         return _error_page(exc.status_code, detail)
 
     @app.exception_handler(LoginRequired)

@@ -14,7 +14,12 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from cardops.auth.models import LoginSession, User
-from cardops.auth.service import has_permission, password_expired, resolve_login_session, resolve_token
+from cardops.auth.service import (
+    has_permission,
+    password_expired,
+    resolve_login_session,
+    resolve_token,
+)
 from cardops.core.db import session_factory
 from cardops.core.errors import AuthenticationFailed, CardopsError, PermissionDenied
 from cardops.core.i18n import current_locale, gettext

@@ -41,9 +41,10 @@ def _nl2br(value: str | None) -> Markup:
 
 
 def build_environment() -> Environment:
-    dirs = [_ROOT / "web" / "templates"] + sorted(
-        p for p in _ROOT.glob("*/templates") if p.parent.name != "web"
-    )
+    dirs = [
+        _ROOT / "web" / "templates",
+        *sorted(p for p in _ROOT.glob("*/templates") if p.parent.name != "web"),
+    ]
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
         autoescape=select_autoescape(["html", "xml"]),
