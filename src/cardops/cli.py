@@ -63,7 +63,7 @@ def serve(
     port = port or settings.port
     out.print(f"cardops console:  [bold]http://{host}:{port}/[/bold]")
     out.print(f"API docs:         http://{host}:{port}/docs")
-    uvicorn.run("cardops.web.app:create_app", factory=True, host=host, port=port, reload=reload)
+    uvicorn.run("cardops.web.app:serve_app", factory=True, host=host, port=port, reload=reload)
 
 
 def _safe_url(url: str) -> str:

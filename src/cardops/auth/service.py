@@ -584,3 +584,9 @@ def count_users(session: Session) -> int:
     return session.execute(
         select(func.count()).select_from(User).where(User.is_system.is_(False))
     ).scalar_one()
+
+
+def role_holder_counts(session: Session) -> dict[int, int]:
+    """Number of users holding each role, by role id."""
+    rows = session.execute(select(UserRole.role_id, func.count()).group_by(UserRole.role_id))
+    return {role_id: n for role_id, n in rows.tuples()}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +174,30 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_page(500, detail)
 
 
-def create_app() -> FastAPI:
+@asynccontextmanager
+async def _run_background_jobs(app: FastAPI) -> AsyncIterator[None]:
+    """Start every domain's ``jobs.run(stop)`` (e.g. the notification dispatcher)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(module.run(stop)) for module in domain_modules("jobs")]
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:
+                log.exception("background job failed while stopping")
+
+
+def serve_app() -> FastAPI:
+    """The app as ``cardops serve`` runs it: with background jobs."""
+    return create_app(run_jobs=True)
+
+
+def create_app(*, run_jobs: bool = False) -> FastAPI:
     load_models()
     from cardops.auth.permissions import load_all
 
@@ -183,6 +209,7 @@ def create_app() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=_run_background_jobs if run_jobs else None,
     )
     install_error_handlers(app)
     app.add_middleware(LocaleMiddleware)
