@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+
+import httpx
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -12,7 +14,7 @@ from cardops.core.clock import freeze, utcnow
 from tests.factories import PASSWORD, console, field_error, make_user
 
 
-def _login(app: FastAPI, username: str, password: str) -> tuple[TestClient, object]:
+def _login(app: FastAPI, username: str, password: str) -> tuple[TestClient, httpx.Response]:
     http = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
     page = http.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -26,8 +28,8 @@ def _login(app: FastAPI, username: str, password: str) -> tuple[TestClient, obje
 def test_login_logout_round_trip(app: FastAPI, db: Session) -> None:
     make_user(db, "front_desk_clerk", username="desk1")
     http, response = _login(app, "desk1", PASSWORD)
-    assert response.status_code == 303  # type: ignore[attr-defined]
-    assert response.headers["location"] == "/"  # type: ignore[attr-defined]
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
     home = http.get("/")
     assert home.status_code == 200
     assert "desk1" in home.text
@@ -42,9 +44,9 @@ def test_login_without_csrf_token_is_refused(app: FastAPI, db: Session) -> None:
 
 def test_wrong_password_shows_message(app: FastAPI, db: Session) -> None:
     make_user(db, username="desk3")
-    http, response = _login(app, "desk3", "wrong-password-1")
-    assert response.status_code == 401  # type: ignore[attr-defined]
-    assert "Wrong user name or password" in response.text or "用户名或密码错误" in response.text  # type: ignore[attr-defined]
+    _http, response = _login(app, "desk3", "wrong-password-1")
+    assert response.status_code == 401
+    assert "Wrong user name or password" in response.text or "用户名或密码错误" in response.text
 
 
 def test_pages_need_login(client: TestClient) -> None:
@@ -119,7 +121,7 @@ def test_first_login_forces_password_change(app: FastAPI, db: Session) -> None:
     )
     db.flush()
     http, response = _login(app, "fresh", "Initial-pass-1")
-    assert response.headers["location"] == "/password"  # type: ignore[attr-defined]
+    assert response.headers["location"] == "/password"
     assert http.get("/", follow_redirects=False).headers["location"] == "/password"
     page = http.get("/password")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -141,7 +143,7 @@ def test_quarterly_password_age_redirects_to_change(app: FastAPI, db: Session) -
     make_user(db, "cashier", username="oldpw")
     freeze(utcnow() + timedelta(days=95))
     _http, response = _login(app, "oldpw", PASSWORD)
-    assert response.headers["location"] == "/password"  # type: ignore[attr-defined]
+    assert response.headers["location"] == "/password"
 
 
 def test_role_permissions_edit_and_review_page(app: FastAPI, db: Session) -> None:
