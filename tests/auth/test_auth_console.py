@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import re
-
-import httpx
 from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
