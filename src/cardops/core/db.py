@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event, text
@@ -83,9 +82,26 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-@lru_cache
-def get_engine(url: str | None = None) -> Engine:
-    return make_engine(url or get_settings().effective_database_url)
+class _Engines:
+    """One engine per database URL; the default URL is read from the settings at each call."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, Engine] = {}
+
+    def __call__(self, url: str | None = None) -> Engine:
+        url = url or get_settings().effective_database_url
+        engine = self._engines.get(url)
+        if engine is None:
+            engine = self._engines[url] = make_engine(url)
+        return engine
+
+    def cache_clear(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+
+
+get_engine = _Engines()
 
 
 class SessionFactory:
@@ -99,7 +115,7 @@ class SessionFactory:
 
     def __call__(self) -> Session:
         if self._maker is None:
-            self._maker = sessionmaker(get_engine(), expire_on_commit=False)
+            return Session(get_engine(), expire_on_commit=False)
         return self._maker()
 
 

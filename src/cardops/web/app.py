@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -197,7 +198,11 @@ def serve_app() -> FastAPI:
     return create_app(run_jobs=True)
 
 
-def create_app(*, run_jobs: bool = False) -> FastAPI:
+def create_app(
+    *, run_jobs: bool = False, session_maker: sessionmaker[Session] | None = None
+) -> FastAPI:
+    """The application. ``session_maker`` binds it to a database other than the configured one
+    (the browser tests serve a database of their own)."""
     load_models()
     from cardops.auth.permissions import load_all
 
@@ -211,6 +216,7 @@ def create_app(*, run_jobs: bool = False) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=_run_background_jobs if run_jobs else None,
     )
+    app.state.session_maker = session_maker
     install_error_handlers(app)
     app.add_middleware(LocaleMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

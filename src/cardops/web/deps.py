@@ -30,9 +30,10 @@ LANG_COOKIE = "cardops_lang"
 PRELOGIN_CSRF_COOKIE = "cardops_csrf"
 
 
-def get_session() -> Iterator[Session]:
+def get_session(request: Request) -> Iterator[Session]:
     """A session per request. Endpoints that change state commit it themselves, once."""
-    session = session_factory()
+    maker = getattr(request.app.state, "session_maker", None)
+    session = maker() if maker is not None else session_factory()
     try:
         yield session
     finally:
