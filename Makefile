@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install lock serve bench clean test-postgres
+.PHONY: run test lint format install lock serve bench bench-audit clean test-postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ format: $(STAMP)
 # Re-pin every dependency (runtime and dev) after editing pyproject.toml.
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cardops' > requirements.lock
+
+bench: bench-audit
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit_chain.py
+	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/audit_chain.py --n 1000
 
 clean:
 	rm -rf $(VENV) var

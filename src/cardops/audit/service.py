@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, inspect, or_, select, text
+from sqlalchemy import event, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from cardops.audit.models import AuditEntry
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 _SKIP_COLUMNS = {"password_hash", "token_hash", "csrf_token"}
 _LOCK_KEY = 81_834_551  # advisory lock id that serialises chain appends on PostgreSQL
+_HEAD_KEY = "cardops.audit.head"
 
 
 def _jsonable(value: Any) -> Any:
@@ -101,16 +102,22 @@ def record(
     When ``after`` is omitted and ``entity`` is a mapped object, its current columns are used.
     """
     session.flush()
-    if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    last = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    head: tuple[int, str] | None = session.info.get(_HEAD_KEY)
+    if head is None:
+        # First entry of this transaction: take the chain lock (held to the end of the
+        # transaction on PostgreSQL; SQLite transactions already hold the write lock) and
+        # read the head once. Later entries of the same transaction reuse it.
+        if is_postgres(session):
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        last = session.execute(
+            select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+        ).first()
+        head = (last.seq, last.hash) if last else (0, GENESIS)
     entity_type, entity_id = _entity_ref(entity)
     if after is None and not isinstance(entity, tuple):
         after = snapshot(entity)
     entry = AuditEntry(
-        seq=(last.seq + 1) if last else 1,
+        seq=head[0] + 1,
         at=utcnow(),
         actor_id=actor.id if actor is not None else None,
         actor_name=actor.username if actor is not None else "system",
@@ -120,12 +127,19 @@ def record(
         before=_jsonable(before) if before is not None else None,
         after=_jsonable(after) if after is not None else None,
         extra=_jsonable(extra) if extra else None,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=head[1],
     )
     entry.hash = _digest(entry)
     session.add(entry)
     session.flush()
+    session.info[_HEAD_KEY] = (entry.seq, entry.hash)
     return entry
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, _transaction: Any) -> None:
+    """Any transaction or savepoint ending may have dropped entries: read the head again."""
+    session.info.pop(_HEAD_KEY, None)
 
 
 @dataclass(slots=True)
