@@ -87,6 +87,7 @@ def main() -> None:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from cardops.core.errors import CardopsError
 
     try:
