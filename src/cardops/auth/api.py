@@ -25,7 +25,7 @@ from cardops.auth.schemas import (
 )
 from cardops.core.errors import AuthenticationFailed
 from cardops.core.i18n import gettext
-from cardops.web.deps import DB, ApiUser
+from cardops.web.deps import DB, ApiUser, RecordId
 
 router = APIRouter(tags=["auth"])
 
@@ -123,13 +123,13 @@ def review(db: DB, user: ApiUser) -> list[ReviewRowOut]:
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(db: DB, user: ApiUser, user_id: int) -> UserOut:
+def get_user(db: DB, user: ApiUser, user_id: RecordId) -> UserOut:
     service.require(user, "users.view")
     return user_out(service.get_user(session=db, user_id=user_id), with_permissions=True)
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def patch_user(db: DB, user: ApiUser, user_id: int, body: UserPatch) -> UserOut:
+def patch_user(db: DB, user: ApiUser, user_id: RecordId, body: UserPatch) -> UserOut:
     target = service.update_user(
         session=db,
         actor=user,
@@ -146,7 +146,7 @@ def patch_user(db: DB, user: ApiUser, user_id: int, body: UserPatch) -> UserOut:
 
 
 @router.post("/users/{user_id}/password", response_model=UserOut, summary="Reset a user's password")
-def reset_password(db: DB, user: ApiUser, user_id: int, body: PasswordResetIn) -> UserOut:
+def reset_password(db: DB, user: ApiUser, user_id: RecordId, body: PasswordResetIn) -> UserOut:
     target = service.reset_password(
         session=db, actor=user, user_id=user_id, new_password=body.new_password
     )
@@ -155,7 +155,7 @@ def reset_password(db: DB, user: ApiUser, user_id: int, body: PasswordResetIn) -
 
 
 @router.post("/users/{user_id}/unlock", response_model=UserOut)
-def unlock(db: DB, user: ApiUser, user_id: int) -> UserOut:
+def unlock(db: DB, user: ApiUser, user_id: RecordId) -> UserOut:
     target = service.unlock_user(session=db, actor=user, user_id=user_id)
     db.commit()
     return user_out(target)

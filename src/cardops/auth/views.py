@@ -26,6 +26,7 @@ from cardops.web.deps import (
     SESSION_COOKIE,
     ConsoleForm,
     ConsolePage,
+    RecordId,
     form_error_context,
 )
 from cardops.web.nav import NavItem
@@ -299,13 +300,13 @@ def review_page(console: ConsolePage, format: str = "html") -> Response:
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
-def user_detail(console: ConsolePage, user_id: int) -> HTMLResponse:
+def user_detail(console: ConsolePage, user_id: RecordId) -> HTMLResponse:
     require(console.user, USERS_VIEW)
     return _user_page(console, user_id)
 
 
 @router.post("/users/{user_id}", response_class=HTMLResponse)
-def user_update(console: ConsoleForm, user_id: int) -> Response:
+def user_update(console: ConsoleForm, user_id: RecordId) -> Response:
     require(console.user, USERS_MANAGE)
     form = console.form
     try:
@@ -333,7 +334,7 @@ def user_update(console: ConsoleForm, user_id: int) -> Response:
 
 
 @router.post("/users/{user_id}/password", response_class=HTMLResponse)
-def user_reset_password(console: ConsoleForm, user_id: int) -> Response:
+def user_reset_password(console: ConsoleForm, user_id: RecordId) -> Response:
     try:
         service.reset_password(
             session=console.db,
@@ -350,7 +351,7 @@ def user_reset_password(console: ConsoleForm, user_id: int) -> Response:
 
 
 @router.post("/users/{user_id}/unlock", response_class=HTMLResponse)
-def user_unlock(console: ConsoleForm, user_id: int) -> Response:
+def user_unlock(console: ConsoleForm, user_id: RecordId) -> Response:
     service.unlock_user(session=console.db, actor=console.user, user_id=user_id)
     console.flash("Account unlocked.")
     console.db.commit()

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -165,6 +166,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PasswordChangeRequired)
     async def _password_change(request: Request, exc: PasswordChangeRequired) -> Response:
         return RedirectResponse("/password", status_code=303)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # A value the database cannot hold (a number too large, a malformed string) is bad input.
+        log.warning("bad input reached the database on %s: %s", request.url.path, exc)
+        detail = gettext("A value is out of range or malformed.")
+        if _is_api(request):
+            return problem(request, 422, "invalid", detail)
+        return _error_page(422, detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
@@ -42,6 +42,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DB = Annotated[Session, Depends(get_session)]
+
+# A database id in a URL path: bounded so that an absurd number is a 422, not a driver error.
+RecordId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
