@@ -20,6 +20,10 @@ DOMAINS: tuple[str, ...] = (
     "ledger",
     "notify",
     "backup",
+    "access",
+    "cards",
+    "parking",
+    "wallets",
 )
 
 
