@@ -24,6 +24,9 @@ DOMAINS: tuple[str, ...] = (
     "cards",
     "parking",
     "wallets",
+    "terminals",
+    "channel",
+    "merchants",
 )
 
 
