@@ -280,8 +280,8 @@ def check_serials(
     found: dict[str, Terminal] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        for unit in session.execute(select(Terminal).where(Terminal.serial.in_(chunk))).scalars():
-            found[unit.serial] = unit
+        for row in session.execute(select(Terminal).where(Terminal.serial.in_(chunk))).scalars():
+            found[row.serial] = row
     problems: list[str] = []
     for serial in wanted:
         unit = found.get(serial)
