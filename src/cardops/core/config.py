@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     port: int = 8000
     cookie_secure: bool = False
     documents_max_bytes: int = Field(default=20 * 1024 * 1024)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024)  # larger request bodies get a 413
 
     @property
     def effective_database_url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,9 +17,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import cardops
+from cardops.core.config import get_settings
 from cardops.core.errors import CardopsError
 from cardops.core.i18n import current_locale, gettext, negotiate, normalize
 from cardops.core.registry import domain_modules, load_models
@@ -57,6 +59,68 @@ class LocaleMiddleware:
             await self.app(scope, receive, send)
         finally:
             current_locale.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than ``max_request_bytes`` before they are read into memory
+    or spooled to disk (uploads are checked against their own, smaller limit afterwards)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_request_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(scope, send, limit)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, send, limit)
+
+    @staticmethod
+    async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+        detail = gettext("The request is too large (at most {mb} MB).", mb=limit // (1024 * 1024))
+        body = json.dumps(
+            {
+                "type": "https://cardops.dev/problems/too_large",
+                "title": "too large",
+                "status": 413,
+                "detail": detail,
+                "code": "too_large",
+            },
+            ensure_ascii=False,
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 def _is_api(request: Request) -> bool:
@@ -229,6 +293,7 @@ def create_app(
     )
     app.state.session_maker = session_maker
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(LocaleMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in domain_modules("api"):
