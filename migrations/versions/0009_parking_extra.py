@@ -1,4 +1,4 @@
-"""parking and wallets: helper changes
+"""parking and wallets: who ended a permit and how the owner confirmed
 
 Revision ID: 0009
 Revises: 0008
@@ -6,8 +6,8 @@ Revises: 0008
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import cardops.core.db  # noqa: F401
 
@@ -18,8 +18,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("parking_permits", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ended_by_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "owner_confirmation", sa.String(length=255), nullable=False, server_default=""
+            )
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_parking_permits_ended_by_id_users"), "users", ["ended_by_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("parking_permits", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_parking_permits_ended_by_id_users"), type_="foreignkey"
+        )
+        batch_op.drop_column("owner_confirmation")
+        batch_op.drop_column("ended_by_id")

@@ -6,13 +6,32 @@ A monthly permit runs from the issue or top-up day to the day before the same da
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cardops.core.clock import utcnow
 from cardops.core.db import Base, TimestampMixin
+
+
+class PermitState(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+# A permit is issued active and ended once (after the owner confirms); an ended permit stays.
+TRANSITIONS: dict[PermitState, set[PermitState]] = {
+    PermitState.ACTIVE: {PermitState.ENDED},
+    PermitState.ENDED: set(),
+}
+
+
+class PermitKind(enum.StrEnum):
+    MONTHLY = "monthly"  # 月卡: paid month by month
+    LEASE = "lease"  # 车位租用: a leased space
+    OWNED = "owned"  # 车位使用: the customer's own space
 
 
 class ParkingPermit(TimestampMixin, Base):
@@ -33,6 +52,17 @@ class ParkingPermit(TimestampMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     end_reason: Mapped[str] = mapped_column(String(255), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # ending: who ended it and how the owner's confirmation was obtained (seed 000 §3.4.4)
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_confirmation: Mapped[str] = mapped_column(String(255), default="")
+
+    periods: Mapped[list[ParkingPeriod]] = relationship(
+        order_by="ParkingPeriod.id", lazy="selectin", cascade="save-update, merge"
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == PermitState.ACTIVE.value
 
 
 class ParkingPeriod(Base):
