@@ -225,7 +225,12 @@ class AccessEvent(Base):
     """Every door decision, online or uploaded by a controller after working offline."""
 
     __tablename__ = "access_events"
-    __table_args__ = (Index("ix_access_events_card_id_at", "card_id", "at"),)
+    __table_args__ = (
+        Index("ix_access_events_card_id_at", "card_id", "at"),
+        Index("ix_access_events_door_id_at", "door_id", "at"),
+        # offline uploads are idempotent per controller (NULLs, online events, never collide)
+        UniqueConstraint("controller_id", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
