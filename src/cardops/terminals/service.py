@@ -11,22 +11,39 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from cardops.approvals import service as approvals
+from cardops.approvals.models import ApprovalRequest
 from cardops.audit.service import record
 from cardops.auth.models import User
-from cardops.core.clock import utcnow
-from cardops.core.errors import NotFound, ValidationFailed
+from cardops.auth.service import require
+from cardops.core.clock import local, utcnow
+from cardops.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from cardops.core.i18n import translate
+from cardops.core.models import next_number
 from cardops.terminals.models import (
+    TRANSITIONS,
+    FactoryReturn,
     Location,
+    MaintenanceRecord,
+    PurchaseRequest,
+    Supplier,
+    SupplierKind,
     Terminal,
     TerminalModel,
     TerminalMovement,
     TerminalState,
+)
+from cardops.terminals.permissions import (
+    TERMINALS_MAINTAIN,
+    TERMINALS_PURCHASE,
+    TERMINALS_QC,
+    TERMINALS_SUPPLIERS,
 )
 
 WAREHOUSE_NAME = "总部仓库 HQ warehouse"
@@ -445,3 +462,672 @@ def list_terminals(
     )
     total = int(session.execute(count).scalar_one())
     return units, total
+
+
+# --- suppliers and models -------------------------------------------------------------------
+
+
+def _clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
+    text = (value or "").strip()
+    if "\x00" in text:
+        raise ValidationFailed("The text contains a character that is not allowed.", field=field)
+    if len(text) > max_length:
+        raise ValidationFailed("Too long: at most {n} characters.", field=field, n=max_length)
+    if required and not text:
+        raise ValidationFailed("This field is required.", field=field)
+    return text
+
+
+def list_suppliers(session: Session, *, kind: str | None = None) -> list[Supplier]:
+    stmt = select(Supplier).order_by(Supplier.name)
+    if kind:
+        stmt = stmt.where(Supplier.kind == kind)
+    return list(session.execute(stmt).scalars())
+
+
+def get_supplier(session: Session, supplier_id: int) -> Supplier:
+    found = session.get(Supplier, supplier_id) if 0 < supplier_id < 2**31 else None
+    if found is None:
+        raise NotFound("No supplier with id {id}.", id=supplier_id)
+    return found
+
+
+def create_supplier(
+    *,
+    session: Session,
+    actor: User,
+    name: str,
+    kind: str,
+    contact_name: str = "",
+    contact_mobile: str = "",
+) -> Supplier:
+    require(actor, TERMINALS_SUPPLIERS)
+    clean_name = _clean(name, field="name", max_length=128, required=True)
+    if kind not in {k.value for k in SupplierKind}:
+        raise ValidationFailed("Choose the kind of supplier from the list.", field="kind")
+    if session.execute(select(Supplier.id).where(Supplier.name == clean_name)).first():
+        raise Conflict("A supplier named “{name}” exists already.", field="name", name=clean_name)
+    supplier = Supplier(
+        name=clean_name,
+        kind=kind,
+        contact_name=_clean(contact_name, field="contact_name", max_length=64),
+        contact_mobile=_clean(contact_mobile, field="contact_mobile", max_length=32),
+    )
+    session.add(supplier)
+    session.flush()
+    record(session, actor, "supplier.created", supplier)
+    return supplier
+
+
+def list_models(session: Session, *, supplier_id: int | None = None) -> list[TerminalModel]:
+    stmt = select(TerminalModel).order_by(TerminalModel.code)
+    if supplier_id:
+        stmt = stmt.where(TerminalModel.supplier_id == supplier_id)
+    return list(session.execute(stmt).scalars())
+
+
+def create_model(
+    *,
+    session: Session,
+    actor: User,
+    supplier_id: int,
+    code: str,
+    name: str,
+    unit_price: int = 0,
+    has_sim: bool = True,
+) -> TerminalModel:
+    require(actor, TERMINALS_SUPPLIERS)
+    supplier = get_supplier(session, supplier_id)
+    if supplier.kind != SupplierKind.MANUFACTURER.value:
+        raise ValidationFailed("Terminal models belong to a manufacturer.", field="supplier_id")
+    clean_code = _clean(code, field="code", max_length=32, required=True).upper()
+    if not re.fullmatch(r"[A-Z0-9][A-Z0-9._-]{0,31}", clean_code):
+        raise ValidationFailed("A model code is letters, digits, “.”, “_” or “-”.", field="code")
+    if session.execute(select(TerminalModel.id).where(TerminalModel.code == clean_code)).first():
+        raise Conflict("The model code {value} exists already.", field="code", value=clean_code)
+    if not 0 <= unit_price <= 100_000_000:
+        raise ValidationFailed("Enter a price between 0 and 1,000,000.00.", field="unit_price")
+    model = TerminalModel(
+        code=clean_code,
+        name=_clean(name, field="name", max_length=128, required=True),
+        supplier_id=supplier.id,
+        unit_price=unit_price,
+        has_sim=has_sim,
+    )
+    session.add(model)
+    session.flush()
+    record(session, actor, "terminal_model.created", model)
+    return model
+
+
+# --- purchase requests ----------------------------------------------------------------------
+
+PURCHASE_KIND = "purchase_request"
+
+
+def list_purchase_requests(session: Session, *, state: str | None = None) -> list[PurchaseRequest]:
+    stmt = select(PurchaseRequest).order_by(PurchaseRequest.id.desc()).limit(500)
+    if state:
+        stmt = stmt.where(PurchaseRequest.state == state)
+    return list(session.execute(stmt).scalars())
+
+
+def get_purchase_request(session: Session, request_id: int) -> PurchaseRequest:
+    found = session.get(PurchaseRequest, request_id) if 0 < request_id < 2**31 else None
+    if found is None:
+        raise NotFound("No purchase request with id {id}.", id=request_id)
+    return found
+
+
+def create_purchase_request(
+    *,
+    session: Session,
+    actor: User,
+    supplier_id: int,
+    quantity: int,
+    model_id: int | None = None,
+    unit_price: int = 0,
+    description: str = "",
+) -> PurchaseRequest:
+    """File a purchase request and submit it to the ``purchase_request`` approval chain."""
+    require(actor, TERMINALS_PURCHASE)
+    supplier = get_supplier(session, supplier_id)
+    model = None
+    if model_id:
+        model = session.get(TerminalModel, model_id) if 0 < model_id < 2**31 else None
+        if model is None or model.supplier_id != supplier.id:
+            raise ValidationFailed("Choose a model made by this supplier.", field="model_id")
+    if not 1 <= quantity <= 1_000_000:
+        raise ValidationFailed("Enter a quantity between 1 and 1,000,000.", field="quantity")
+    if not 0 <= unit_price <= 100_000_000:
+        raise ValidationFailed("Enter a price between 0 and 1,000,000.00.", field="unit_price")
+    text = _clean(description, field="description", max_length=500)
+    request = PurchaseRequest(
+        number=next_number(session, "purchase", "PR"),
+        supplier_id=supplier.id,
+        model_id=model.id if model else None,
+        description=text,
+        quantity=quantity,
+        unit_price=unit_price or (model.unit_price if model else 0),
+        state="pending",
+        requested_by_id=actor.id,
+    )
+    session.add(request)
+    session.flush()
+    title = f"{request.number} {supplier.name} × {quantity}"
+    approval = approvals.submit(
+        session=session,
+        actor=actor,
+        kind=PURCHASE_KIND,
+        title=title,
+        description=text,
+        payload={
+            "supplier": supplier.name,
+            "model": model.code if model else None,
+            "quantity": quantity,
+            "unit_price": request.unit_price,
+        },
+        subject=request,
+        check_permission=False,
+    )
+    request.approval_request_id = approval.id
+    record(session, actor, "purchase_request.submitted", request)
+    return request
+
+
+def resubmit_purchase_request(
+    *, session: Session, actor: User, request_id: int, comment: str = ""
+) -> PurchaseRequest:
+    require(actor, TERMINALS_PURCHASE)
+    request = get_purchase_request(session, request_id)
+    if request.state != "rejected" or request.approval_request_id is None:
+        raise InvalidTransition(
+            "Purchase request {number} is {state}; only a rejected request can be resubmitted.",
+            number=request.number,
+            state=request.state,
+        )
+    approvals.resubmit(
+        session=session, actor=actor, request_id=request.approval_request_id, comment=comment
+    )
+    before = {"state": request.state}
+    request.state = "pending"
+    record(session, actor, "purchase_request.resubmitted", request, before=before)
+    return request
+
+
+def _on_purchase_decided(*, session: Session, request: ApprovalRequest, actor: User) -> None:
+    if request.subject_type != PurchaseRequest.__tablename__ or not request.subject_id:
+        return
+    purchase = session.get(PurchaseRequest, int(request.subject_id))
+    if purchase is None:
+        return
+    before = {"state": purchase.state}
+    if request.state == "approved":
+        purchase.state = "approved"
+    elif request.state == "rejected":
+        purchase.state = "rejected"
+    elif request.state == "withdrawn":
+        purchase.state = "withdrawn"
+    else:
+        return
+    record(session, actor, f"purchase_request.{purchase.state}", purchase, before=before)
+
+
+approvals.on_decided(PURCHASE_KIND, _on_purchase_decided)
+
+
+def mark_ordered(*, session: Session, actor: User, request_id: int) -> PurchaseRequest:
+    require(actor, TERMINALS_PURCHASE)
+    request = get_purchase_request(session, request_id)
+    if request.state != "approved":
+        raise InvalidTransition(
+            "Purchase request {number} is {state}; it can be ordered only once approved.",
+            number=request.number,
+            state=request.state,
+        )
+    before = {"state": request.state}
+    request.state = "ordered"
+    request.ordered_at = utcnow()
+    record(session, actor, "purchase_request.ordered", request, before=before)
+    return request
+
+
+# --- quality check and factory returns ------------------------------------------------------
+
+
+def quality_check(
+    *,
+    session: Session,
+    actor: User,
+    serials: Sequence[str] | str = (),
+    batch_id: int | None = None,
+    failed: Sequence[str] | str = (),
+    reason: str = "",
+) -> tuple[int, FactoryReturn | None]:
+    """Quality-check received units: every unit named (``serials``, or all received units of
+    inbound batch ``batch_id``) passes → in stock, except ``failed`` → a new return-to-factory
+    batch (one per supplier) with ``reason``. Returns (passed count, the return batch)."""
+    require(actor, TERMINALS_QC)
+    failed_list = parse_serials(failed)
+    units: list[Terminal] = []
+    if batch_id:
+        units = list(
+            session.execute(
+                select(Terminal)
+                .where(
+                    Terminal.inbound_batch_id == batch_id,
+                    Terminal.state == TerminalState.RECEIVED.value,
+                )
+                .order_by(Terminal.id)
+            ).scalars()
+        )
+        if not units:
+            raise ValidationFailed(
+                "The batch has no units awaiting quality check.", field="batch_id"
+            )
+        named = {u.serial for u in units}
+        stray = [s for s in failed_list if s not in named]
+        if stray:
+            raise ValidationFailed(
+                "These serials cannot be used: {problems}.",
+                field="failed",
+                problems=", ".join(stray[:50]),
+            )
+    else:
+        wanted = parse_serials(serials) + [
+            s for s in failed_list if s not in set(parse_serials(serials))
+        ]
+        units = check_serials(session, wanted, states=(TerminalState.RECEIVED,), field="serials")
+    failing = set(failed_list)
+    if failing and not _clean(reason, field="reason", max_length=500):
+        raise ValidationFailed("Give the reason the units failed.", field="reason")
+    passed = 0
+    returns: FactoryReturn | None = None
+    for unit in units:
+        if unit.serial in failing:
+            if returns is None:
+                returns = _new_return(session, actor, unit.supplier_id, reason)
+            _send_back(session, actor, unit, returns, kind="qc_fail")
+        else:
+            move(session, actor, unit, TerminalState.IN_STOCK, kind="qc_pass")
+            passed += 1
+    return passed, returns
+
+
+def _new_return(session: Session, actor: User, supplier_id: int, reason: str) -> FactoryReturn:
+    returns = FactoryReturn(
+        number=next_number(session, "factory_return", "RF"),
+        supplier_id=supplier_id,
+        reason=_clean(reason, field="reason", max_length=500),
+        state="open",
+        created_by_id=actor.id,
+    )
+    session.add(returns)
+    session.flush()
+    record(session, actor, "factory_return.created", returns)
+    return returns
+
+
+def _send_back(
+    session: Session, actor: User, unit: Terminal, returns: FactoryReturn, *, kind: str
+) -> None:
+    unit.factory_return_id = returns.id
+    move(
+        session,
+        actor,
+        unit,
+        TerminalState.RETURNED_TO_FACTORY,
+        kind=kind,
+        document=returns.number,
+        note=returns.reason,
+    )
+
+
+def create_factory_return(
+    *, session: Session, actor: User, serials: Sequence[str] | str, reason: str
+) -> FactoryReturn:
+    """Send faulty (or received / in-stock) units back to the factory in one return batch."""
+    require(actor, TERMINALS_QC)
+    if not _clean(reason, field="reason", max_length=500):
+        raise ValidationFailed("Give the reason the units go back.", field="reason")
+    units = check_serials(
+        session,
+        parse_serials(serials),
+        states=(
+            TerminalState.FAULTY,
+            TerminalState.RECEIVED,
+            TerminalState.IN_STOCK,
+            TerminalState.IN_REPAIR,
+        ),
+    )
+    makers = {u.supplier_id for u in units}
+    if len(makers) > 1:
+        raise ValidationFailed(
+            "A return batch goes to one manufacturer; list units of one supplier.",
+            field="serials",
+        )
+    returns = _new_return(session, actor, units[0].supplier_id, reason)
+    for unit in units:
+        _send_back(session, actor, unit, returns, kind="factory_return")
+    return returns
+
+
+def get_factory_return(session: Session, return_id: int) -> FactoryReturn:
+    found = session.get(FactoryReturn, return_id) if 0 < return_id < 2**31 else None
+    if found is None:
+        raise NotFound("No return batch with id {id}.", id=return_id)
+    return found
+
+
+def list_factory_returns(session: Session) -> list[FactoryReturn]:
+    return list(
+        session.execute(
+            select(FactoryReturn).order_by(FactoryReturn.id.desc()).limit(500)
+        ).scalars()
+    )
+
+
+def return_units(session: Session, returns: FactoryReturn) -> list[Terminal]:
+    return list(
+        session.execute(
+            select(Terminal)
+            .where(Terminal.factory_return_id == returns.id)
+            .order_by(Terminal.serial)
+        ).scalars()
+    )
+
+
+def ship_factory_return(*, session: Session, actor: User, return_id: int) -> FactoryReturn:
+    require(actor, TERMINALS_QC)
+    returns = get_factory_return(session, return_id)
+    if returns.state != "open":
+        raise InvalidTransition(
+            "Return batch {number} is {state}; only an open batch can be shipped.",
+            number=returns.number,
+            state=returns.state,
+        )
+    before = {"state": returns.state}
+    returns.state = "shipped"
+    returns.shipped_at = utcnow()
+    place = factory_of(session, returns.supplier_id)
+    for unit in return_units(session, returns):
+        if unit.state == TerminalState.RETURNED_TO_FACTORY.value:
+            unit.location_id = place.id
+            session.add(
+                TerminalMovement(
+                    terminal_id=unit.id,
+                    at=utcnow(),
+                    kind="factory_ship",
+                    from_location_id=warehouse(session).id,
+                    to_location_id=place.id,
+                    from_state=unit.state,
+                    to_state=unit.state,
+                    document=returns.number,
+                    actor_id=actor.id,
+                    note="",
+                    data={},
+                )
+            )
+    record(session, actor, "factory_return.shipped", returns, before=before)
+    return returns
+
+
+def receive_factory_return(
+    *, session: Session, actor: User, return_id: int, serials: Sequence[str] | str = ()
+) -> FactoryReturn:
+    """Units came back from the factory (repaired or replaced): back in stock at HQ. With no
+    ``serials``, every unit of the batch still at the factory; the batch closes when none is left."""
+    require(actor, TERMINALS_QC)
+    returns = get_factory_return(session, return_id)
+    if returns.state == "closed":
+        raise InvalidTransition(
+            "Return batch {number} is {state}; only an open batch can be shipped.",
+            number=returns.number,
+            state=returns.state,
+        )
+    pending = [
+        u
+        for u in return_units(session, returns)
+        if u.state == TerminalState.RETURNED_TO_FACTORY.value
+    ]
+    wanted = set(parse_serials(serials)) if serials else {u.serial for u in pending}
+    unknown = wanted - {u.serial for u in pending}
+    if unknown:
+        raise ValidationFailed(
+            "These serials cannot be used: {problems}.",
+            field="serials",
+            problems=", ".join(sorted(unknown)[:50]),
+        )
+    place = warehouse(session)
+    for unit in pending:
+        if unit.serial in wanted:
+            move(
+                session,
+                actor,
+                unit,
+                TerminalState.IN_STOCK,
+                place,
+                kind="factory_back",
+                document=returns.number,
+            )
+    if all(u.serial in wanted for u in pending):
+        before = {"state": returns.state}
+        returns.state = "closed"
+        record(session, actor, "factory_return.closed", returns, before=before)
+    return returns
+
+
+# --- device upkeep (004 §3) -----------------------------------------------------------------
+
+INSPECTION_INTERVAL_DAYS = 180  # periodic inspection: every 180 days after install/inspection
+SCRAP_KIND = "scrapping"
+
+
+def _next_inspection(days: int = INSPECTION_INTERVAL_DAYS) -> date:
+    return local(utcnow()).date() + timedelta(days=days)
+
+
+def _maintenance(
+    session: Session,
+    actor: User,
+    unit: Terminal,
+    kind: str,
+    *,
+    result: str = "ok",
+    notes: str = "",
+    test_reference: str | None = None,
+) -> MaintenanceRecord:
+    entry = MaintenanceRecord(
+        terminal_id=unit.id,
+        kind=kind,
+        at=utcnow(),
+        by_id=actor.id,
+        test_reference=test_reference,
+        result=result,
+        notes=_clean(notes, field="notes", max_length=2000),
+    )
+    session.add(entry)
+    session.flush()
+    record(session, actor, f"terminal_maintenance.{kind}", entry, serial=unit.serial)
+    return entry
+
+
+def maintenance_file(session: Session, unit: Terminal) -> list[MaintenanceRecord]:
+    return list(
+        session.execute(
+            select(MaintenanceRecord)
+            .where(MaintenanceRecord.terminal_id == unit.id)
+            .order_by(MaintenanceRecord.id)
+        ).scalars()
+    )
+
+
+def record_install(
+    *,
+    session: Session,
+    actor: User,
+    serial: str,
+    test_reference: str,
+    notes: str = "",
+    merchant_id: int | None = None,
+) -> MaintenanceRecord:
+    """The unit is installed (at its provider → installed) and a test transaction went
+    through (its reference is required); the first inspection falls due in 180 days."""
+    require(actor, TERMINALS_MAINTAIN)
+    reference = _clean(test_reference, field="test_reference", max_length=64)
+    if not reference:
+        raise ValidationFailed(
+            "Enter the reference of the test transaction.", field="test_reference"
+        )
+    unit = get_by_serial(session, serial)
+    target = None
+    if merchant_id:
+        from cardops.merchants.models import Merchant
+
+        merchant = session.get(Merchant, merchant_id) if 0 < merchant_id < 2**31 else None
+        if merchant is None:
+            raise ValidationFailed("No merchant with id {id}.", field="merchant_id", id=merchant_id)
+        target = location_for(session, "merchant", merchant.id, merchant.name)
+    if unit.state != TerminalState.INSTALLED.value:
+        move(session, actor, unit, TerminalState.INSTALLED, target, kind="install", note=reference)
+    entry = _maintenance(session, actor, unit, "install", notes=notes, test_reference=reference)
+    unit.next_inspection_due = _next_inspection()
+    return entry
+
+
+def record_inspection(
+    *, session: Session, actor: User, serial: str, result: str, notes: str = ""
+) -> MaintenanceRecord:
+    """A periodic inspection: ``ok`` sets the next due date; ``faulty`` moves the unit to faulty."""
+    require(actor, TERMINALS_MAINTAIN)
+    if result not in ("ok", "faulty"):
+        raise ValidationFailed("Choose the result: ok or faulty.", field="result")
+    unit = get_by_serial(session, serial)
+    if unit.state in (TerminalState.SCRAPPED.value, TerminalState.RETURNED_TO_FACTORY.value):
+        raise InvalidTransition(
+            "Terminal {serial} is {state_from}; it cannot become {state_to}.",
+            serial=unit.serial,
+            state_from=unit.state,
+            state_to="inspected",
+        )
+    if result == "faulty":
+        move(session, actor, unit, TerminalState.FAULTY, kind="inspection_fault", note=notes[:500])
+        unit.next_inspection_due = None
+    else:
+        unit.next_inspection_due = _next_inspection()
+    return _maintenance(session, actor, unit, "inspection", result=result, notes=notes)
+
+
+def record_repair(
+    *,
+    session: Session,
+    actor: User,
+    serial: str,
+    notes: str,
+    done: bool = False,
+    back_to: str = TerminalState.IN_STOCK.value,
+) -> MaintenanceRecord:
+    """Repair of a faulty unit: start (faulty → in repair) or, with ``done``, finish (→
+    ``back_to``: in stock, at provider, installed or activated)."""
+    require(actor, TERMINALS_MAINTAIN)
+    if not _clean(notes, field="notes", max_length=2000):
+        raise ValidationFailed("Describe the fault and the work done.", field="notes")
+    unit = get_by_serial(session, serial)
+    if done:
+        target = _state(back_to)
+        move(session, actor, unit, target, kind="repaired", note=notes[:500])
+        if target in (TerminalState.INSTALLED, TerminalState.ACTIVATED):
+            unit.next_inspection_due = _next_inspection()
+        return _maintenance(session, actor, unit, "repair", result="done", notes=notes)
+    move(session, actor, unit, TerminalState.IN_REPAIR, kind="repair", note=notes[:500])
+    return _maintenance(session, actor, unit, "repair", result="in_repair", notes=notes)
+
+
+def request_scrap(*, session: Session, actor: User, serial: str, reason: str) -> MaintenanceRecord:
+    """Ask to scrap a unit through the ``scrapping`` approval chain; it is scrapped only when
+    the chain approves (the unit must be faulty, in repair or in stock)."""
+    require(actor, TERMINALS_MAINTAIN)
+    text = _clean(reason, field="reason", max_length=2000)
+    if not text:
+        raise ValidationFailed("Give the reason for scrapping.", field="reason")
+    unit = get_by_serial(session, serial)
+    if TerminalState.SCRAPPED not in TRANSITIONS[TerminalState(unit.state)]:
+        raise InvalidTransition(
+            "Terminal {serial} is {state_from}; it cannot become {state_to}.",
+            serial=unit.serial,
+            state_from=unit.state,
+            state_to=TerminalState.SCRAPPED.value,
+        )
+    pending = session.execute(
+        select(MaintenanceRecord.id).where(
+            MaintenanceRecord.terminal_id == unit.id,
+            MaintenanceRecord.kind == "scrap",
+            MaintenanceRecord.result == "pending",
+        )
+    ).first()
+    if pending:
+        raise Conflict(
+            "Scrapping of terminal {serial} is already waiting for approval.", serial=unit.serial
+        )
+    entry = _maintenance(session, actor, unit, "scrap", result="pending", notes=text)
+    approval = approvals.submit(
+        session=session,
+        actor=actor,
+        kind=SCRAP_KIND,
+        title=f"Scrap {unit.serial}",
+        description=text,
+        payload={"serial": unit.serial, "state": unit.state},
+        subject=entry,
+        check_permission=False,
+    )
+    entry.approval_request_id = approval.id
+    return entry
+
+
+def _on_scrap_decided(*, session: Session, request: ApprovalRequest, actor: User) -> None:
+    if request.subject_type != MaintenanceRecord.__tablename__ or not request.subject_id:
+        return
+    entry = session.get(MaintenanceRecord, int(request.subject_id))
+    if entry is None or entry.kind != "scrap":
+        return
+    before = {"result": entry.result}
+    if request.state == "approved":
+        unit = session.get(Terminal, entry.terminal_id)
+        if unit is not None:
+            move(
+                session,
+                actor,
+                unit,
+                TerminalState.SCRAPPED,
+                scrap_yard(session),
+                kind="scrap",
+                document=request.number,
+                note=entry.notes[:500],
+            )
+            unit.next_inspection_due = None
+        entry.result = "approved"
+    elif request.state in ("rejected", "withdrawn"):
+        entry.result = "refused"
+    else:
+        return
+    record(session, actor, "terminal_maintenance.scrap_decided", entry, before=before)
+
+
+approvals.on_decided(SCRAP_KIND, _on_scrap_decided)
+
+
+def inspections_due(session: Session, *, within_days: int = 30, limit: int = 500) -> list[Terminal]:
+    """Installed / activated units whose inspection falls due within ``within_days`` (or is
+    overdue), soonest first."""
+    horizon = local(utcnow()).date() + timedelta(days=max(0, min(within_days, 3650)))
+    return list(
+        session.execute(
+            select(Terminal)
+            .where(
+                Terminal.next_inspection_due.is_not(None),
+                Terminal.next_inspection_due <= horizon,
+            )
+            .order_by(Terminal.next_inspection_due, Terminal.serial)
+            .limit(limit)
+        ).scalars()
+    )
