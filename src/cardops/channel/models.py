@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cardops.core.clock import utcnow
 from cardops.core.db import Base, TimestampMixin
 from cardops.core.errors import InvalidTransition
+
+if TYPE_CHECKING:
+    from cardops.auth.models import User
+    from cardops.terminals.models import Terminal, TerminalModel
 
 
 class Region(Base):
@@ -61,6 +65,8 @@ class Provider(TimestampMixin, Base):
     activation_reward: Mapped[int] = mapped_column(default=0)  # fen per activated terminal
     # users of a provider see only their provider's records
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    parent: Mapped[Provider | None] = relationship(remote_side=[id])
 
 
 class ProviderUser(Base):
@@ -126,6 +132,19 @@ class ProviderOrder(TimestampMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(String(500), default="")
 
+    seller: Mapped[Provider] = relationship(foreign_keys=[seller_id])
+    buyer: Mapped[Provider] = relationship(foreign_keys=[buyer_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    lines: Mapped[list[OrderLine]] = relationship(
+        order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+    serials: Mapped[list[OrderSerial]] = relationship(
+        order_by="OrderSerial.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[OrderEvent]] = relationship(
+        order_by="OrderEvent.id", cascade="all, delete-orphan"
+    )
+
     def transition(self, target: OrderState) -> OrderState:
         current = OrderState(self.state)
         if target not in ORDER_TRANSITIONS[current]:
@@ -150,6 +169,12 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column()
     unit_price: Mapped[int] = mapped_column(default=0)  # fen
 
+    model: Mapped[TerminalModel] = relationship()
+
+    @property
+    def amount(self) -> int:
+        return self.quantity * self.unit_price
+
 
 class OrderSerial(Base):
     """A serial picked for an order by the channel specialist, then picked and checked."""
@@ -168,6 +193,8 @@ class OrderSerial(Base):
     checked_at: Mapped[datetime | None] = mapped_column()
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    terminal: Mapped[Terminal] = relationship()
+
 
 class OrderEvent(Base):
     __tablename__ = "provider_order_events"
@@ -180,3 +207,5 @@ class OrderEvent(Base):
     kind: Mapped[str] = mapped_column(String(24))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
