@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -44,6 +44,7 @@ from cardops.terminals.permissions import (
     TERMINALS_PURCHASE,
     TERMINALS_QC,
     TERMINALS_SUPPLIERS,
+    TERMINALS_VIEW,
 )
 
 WAREHOUSE_NAME = "总部仓库 HQ warehouse"
@@ -1131,3 +1132,78 @@ def inspections_due(session: Session, *, within_days: int = 30, limit: int = 500
             .limit(limit)
         ).scalars()
     )
+
+
+# --- who sees what --------------------------------------------------------------------------
+
+
+def visible_provider_ids(session: Session, user: User) -> set[int] | None:
+    """None for HQ staff (every unit); for a provider's staff, their provider and its subtree
+    (the channel domain decides)."""
+    try:
+        from cardops.channel.service import visible_provider_ids as channel_visible
+    except ImportError:  # pragma: no cover - channel not installed
+        return None
+    return channel_visible(session, user)
+
+
+def get_visible(session: Session, user: User, serial: str) -> Terminal:
+    """The unit for ``serial`` if ``user`` may see it (404 otherwise, not to leak serials)."""
+    require(user, TERMINALS_VIEW)
+    unit = get_by_serial(session, serial)
+    allowed = visible_provider_ids(session, user)
+    if allowed is not None and unit.provider_id not in allowed:
+        raise NotFound("No terminal with serial {serial}.", field="serial", serial=unit.serial)
+    return unit
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    at: datetime
+    kind: str
+    from_state: str | None
+    from_location: str | None
+    from_location_kind: str | None
+    to_state: str | None
+    to_location: str | None
+    to_location_kind: str | None
+    document: str | None
+    by: str | None
+    note: str
+
+
+def history_events(session: Session, unit: Terminal) -> list[HistoryEvent]:
+    """The movement history with location names and who did it: "who had it, when"."""
+    moves = history(unit, session)
+    loc_ids = {m.from_location_id for m in moves} | {m.to_location_id for m in moves}
+    locations = {
+        loc.id: loc
+        for loc in session.execute(
+            select(Location).where(Location.id.in_([i for i in loc_ids if i]))
+        ).scalars()
+    }
+    user_ids = {m.actor_id for m in moves if m.actor_id}
+    users = {
+        u.id: u.username
+        for u in session.execute(select(User).where(User.id.in_(user_ids))).scalars()
+    }
+    out = []
+    for m in moves:
+        src = locations.get(m.from_location_id or 0)
+        dst = locations.get(m.to_location_id or 0)
+        out.append(
+            HistoryEvent(
+                at=m.at,
+                kind=m.kind,
+                from_state=m.from_state,
+                from_location=src.name if src else None,
+                from_location_kind=src.kind if src else None,
+                to_state=m.to_state,
+                to_location=dst.name if dst else None,
+                to_location_kind=dst.kind if dst else None,
+                document=m.document,
+                by=users.get(m.actor_id or 0),
+                note=m.note,
+            )
+        )
+    return out
