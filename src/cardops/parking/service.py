@@ -25,7 +25,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cardops.access.credentials import touch_card
-from cardops.access.models import AccessGroup, AccessGroupDoor, CardGrant, Door, DoorKind
 from cardops.audit.service import record, snapshot
 from cardops.auth.models import User
 from cardops.auth.service import require
@@ -340,31 +339,6 @@ def _card_event(session: Session, card: Card, actor: User, kind: str, **data: An
     session.add(CardEvent(card_id=card.id, kind=kind, actor_id=actor.id, data=data))
 
 
-def _ensure_gate_grant(session: Session, card: Card, actor: User) -> None:
-    """Give the card the property's car-park group (the one holding its car-park gates) when
-    it has none: the permit is what the gate then checks."""
-    gates = select(Door.id).where(
-        Door.property_id == card.property_id, Door.kind == DoorKind.CARPARK_GATE.value
-    )
-    found = session.execute(
-        select(AccessGroup)
-        .join(AccessGroupDoor, AccessGroupDoor.group_id == AccessGroup.id)
-        .where(AccessGroup.property_id == card.property_id, AccessGroupDoor.door_id.in_(gates))
-    ).scalars()
-    groups = sorted(set(found), key=lambda g: (g.code != "PARKING", g.id))
-    if not groups:
-        return
-    held = set(
-        session.execute(select(CardGrant.group_id).where(CardGrant.card_id == card.id)).scalars()
-    )
-    if held & {g.id for g in groups}:
-        return
-    grant = CardGrant(card_id=card.id, group_id=groups[0].id, granted_by_id=actor.id)
-    session.add(grant)
-    session.flush()
-    record(session, actor, "card.granted", grant, via="parking")
-
-
 def _charge(
     session: Session,
     *,
@@ -584,7 +558,6 @@ def issue_permit(
             by_id=actor.id,
         )
     )
-    _ensure_gate_grant(session, card, actor)
     _card_event(
         session,
         card,
@@ -795,8 +768,6 @@ def move_permits(*, session: Session, actor: User, from_card: Card, to_card: Car
         session.flush()
         record(session, actor, "parking.moved", permit, before=before)
     if moved:
-        if to_card.property_id is not None:
-            _ensure_gate_grant(session, to_card, actor)
         for card in (from_card, to_card):
             if card.property_id is not None:
                 touch_card(
