@@ -76,8 +76,13 @@ def test_every_card_state_has_its_reason(db: Session, sunny: Property) -> None:
 def test_validity_window(db: Session, sunny: Property) -> None:
     today = date.today()
     make_card(db, sunny, "FUTURE", valid_from=today + timedelta(days=2))
-    make_card(db, sunny, "OLD", valid_from=today - timedelta(days=400),
-              valid_until=today - timedelta(days=1))
+    make_card(
+        db,
+        sunny,
+        "OLD",
+        valid_from=today - timedelta(days=400),
+        valid_until=today - timedelta(days=1),
+    )
     make_card(db, sunny, "LASTDAY", valid_until=today)
     assert decide("FUTURE", "LOBBY-1").reason == "not_yet_valid"
     assert decide("OLD", "LOBBY-1").reason == "expired"
@@ -85,9 +90,16 @@ def test_validity_window(db: Session, sunny: Property) -> None:
 
 
 def test_schedule_boundaries_and_holidays(db: Session, sunny: Property) -> None:
-    make_card(db, sunny, "RENO", holder_kind="renovation", unit=None,
-              grants=[("RENO", "DAYTIME")], valid_from=date(2026, 1, 1),
-              valid_until=date(2027, 12, 31))
+    make_card(
+        db,
+        sunny,
+        "RENO",
+        holder_kind="renovation",
+        unit=None,
+        grants=[("RENO", "DAYTIME")],
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2027, 12, 31),
+    )
     # DAYTIME: Mon–Sat 08:00–18:00 (end exclusive), closed on holidays
     monday = (2026, 9, 28)
     assert decide("RENO", "RENO-EAST", local(*monday, 7, 59)).reason == "outside_schedule"
@@ -106,12 +118,23 @@ def test_schedule_boundaries_and_holidays(db: Session, sunny: Property) -> None:
 def test_holiday_modes(db: Session, sunny: Property) -> None:
     system = auth.system_user(db)
     service.create_schedule(
-        session=db, actor=system, property_id=sunny.id, code="HOLI", name="Holiday periods",
-        holiday_mode="periods", periods=[(3, 600, 660), (7, 720, 780)],
+        session=db,
+        actor=system,
+        property_id=sunny.id,
+        code="HOLI",
+        name="Holiday periods",
+        holiday_mode="periods",
+        periods=[(3, 600, 660), (7, 720, 780)],
     )
     db.commit()
-    make_card(db, sunny, "H", grants=[("B1", "HOLI")], valid_from=date(2026, 1, 1),
-              valid_until=date(2027, 12, 31))
+    make_card(
+        db,
+        sunny,
+        "H",
+        grants=[("B1", "HOLI")],
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2027, 12, 31),
+    )
     holiday_thursday = (2026, 10, 1)
     ordinary_thursday = (2026, 10, 8)
     assert decide("H", "LOBBY-1", local(*ordinary_thursday, 10, 30)).reason == "ok"
@@ -121,8 +144,16 @@ def test_holiday_modes(db: Session, sunny: Property) -> None:
     assert decide("H", "LOBBY-1", local(*holiday_thursday, 12, 0)).reason == "ok"
     assert decide("H", "LOBBY-1", local(*holiday_thursday, 13, 0)).reason == "outside_schedule"
     # WORKHOURS treats holidays as ordinary days
-    make_card(db, sunny, "W", holder_kind="staff", unit=None, grants=[("STAFF", "WORKHOURS")],
-              valid_from=date(2026, 1, 1), valid_until=date(2027, 12, 31))
+    make_card(
+        db,
+        sunny,
+        "W",
+        holder_kind="staff",
+        unit=None,
+        grants=[("STAFF", "WORKHOURS")],
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2027, 12, 31),
+    )
     assert decide("W", "UNIT-2", local(*holiday_thursday, 6, 0)).reason == "ok"
     assert decide("W", "UNIT-2", local(*holiday_thursday, 5, 59)).reason == "outside_schedule"
     assert decide("W", "UNIT-2", local(*holiday_thursday, 22, 0)).reason == "outside_schedule"
@@ -140,9 +171,17 @@ def test_car_park_gate_needs_a_parking_permit(db: Session, sunny: Property) -> N
         ("P-1", ok, today - timedelta(days=3), today + timedelta(days=20)),
         ("P-2", old, today - timedelta(days=40), today - timedelta(days=1)),
     ):
-        db.add(ParkingPermit(number=number, property_id=sunny.id, card_id=card.id,
-                             person_id=person.id, plate="川A12345", valid_from=start,
-                             valid_until=end))
+        db.add(
+            ParkingPermit(
+                number=number,
+                property_id=sunny.id,
+                card_id=card.id,
+                person_id=person.id,
+                plate="川A12345",
+                valid_from=start,
+                valid_until=end,
+            )
+        )
         service.touch_card(db, card_id=card.id, property_id=sunny.id, reason="parking")
     db.commit()
     assert none.id
@@ -156,11 +195,20 @@ def test_car_park_gate_needs_a_parking_permit(db: Session, sunny: Property) -> N
 
 def test_card_found_by_uid_and_wiegand(db: Session, sunny: Property) -> None:
     make_card(db, sunny, "C-UID", uid="04A1B2C3D4", wiegand=(12, 34567))
-    for presented in ("04A1B2C3D4", "04:a1:b2:c3:d4", "04 A1 B2 C3 D4", "04-a1-b2-c3-d4",
-                      "12:34567", encode_frame(12, 34567, 26)):
+    for presented in (
+        "04A1B2C3D4",
+        "04:a1:b2:c3:d4",
+        "04 A1 B2 C3 D4",
+        "04-a1-b2-c3-d4",
+        "12:34567",
+        encode_frame(12, 34567, 26),
+    ):
         assert decide(presented, "LOBBY-1").reason == "ok", presented
-    bad_parity = "1" + encode_frame(12, 34567, 26)[1:-1] + (
-        "0" if encode_frame(12, 34567, 26)[-1] == "1" else "1")
+    bad_parity = (
+        "1"
+        + encode_frame(12, 34567, 26)[1:-1]
+        + ("0" if encode_frame(12, 34567, 26)[-1] == "1" else "1")
+    )
     assert decide(bad_parity, "LOBBY-1").reason == "unknown_card"
     assert decide("12:34568", "LOBBY-1").reason == "unknown_card"
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from cardops.access.credentials import touch_card, touch_door  # noqa: F401 (re-exported)
+from cardops.access.credentials import touch_card, touch_door
 from cardops.access.models import (
     AccessEvent,
     AccessGroup,
@@ -1416,9 +1416,7 @@ def rotate_door_codes(
             )
         if door.building_id is not None:
             by_building.setdefault(door.building_id, []).append((door, row))
-    send_after = datetime.combine(
-        quarter_start - timedelta(days=7), datetime.min.time(), tzinfo=UTC
-    ) - timedelta(hours=0)
+    send_after = _local_midnight(quarter_start - timedelta(days=7))
     notified = 0
     for building_id, pairs in by_building.items():
         building = get_building(session, building_id)
