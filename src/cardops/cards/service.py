@@ -1247,7 +1247,6 @@ def issue_card(
     card.evidence = evidence
     if acknowledged:
         card.acknowledged_at = utcnow()
-    _apply_default_grants(session, actor, card, prop, unit)
     _event(
         session,
         card,
@@ -1265,6 +1264,7 @@ def issue_card(
         acknowledged=acknowledged or None,
     )
     session.flush()
+    _apply_default_grants(session, actor, card, prop, unit)
     record(session, actor, "card.issued", card, before=before)
     _touch(session, card, "issued")
     return card
