@@ -1,0 +1,1241 @@
+"""The transaction pipeline (jPOS TransactionManager style) and the group-commit journal.
+
+A request becomes a :class:`Ctx`. :meth:`Engine.process_batch` runs a batch of them in one
+database transaction: each goes through the participants (format → sign-on → MAC →
+terminal/merchant → duplicate → card → amount/limits → stop list → risk → route → PIN →
+execute), each in its own savepoint, and gets a journal row; the batch is committed once
+(group commit) and only then are the responses encoded. A participant declines by raising
+:class:`Decline` with a response code. Requests routed upstream leave the batch with
+``ctx.forward`` set and come back with the host's answer (``stage = "finish"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cardops.core.clock import local, utcnow
+from cardops.core.db import session_factory
+from cardops.core.models import Counter, current_version
+from cardops.gateway import codec, crypto
+from cardops.gateway.config import GatewayConfig
+from cardops.gateway.models import (
+    Batch,
+    Journal,
+    Kind,
+    OnusCard,
+    SafEntry,
+    SessionKey,
+    StopEntry,
+    StopReason,
+)
+
+log = logging.getLogger("cardops.gateway")
+
+STOPLIST_VERSION = "gateway_stoplist"
+STOP_CODES = {StopReason.LOST.value: "41", StopReason.STOLEN.value: "43"}
+FINANCIAL = {
+    Kind.PURCHASE,
+    Kind.REFUND,
+    Kind.VOID,
+    Kind.BALANCE,
+    Kind.PREAUTH,
+    Kind.COMPLETION,
+    Kind.REVERSAL,
+    Kind.SETTLEMENT,
+}
+NEEDS_PAN = {Kind.PURCHASE, Kind.REFUND, Kind.BALANCE, Kind.PREAUTH}
+NEEDS_AMOUNT = {Kind.PURCHASE, Kind.REFUND, Kind.VOID, Kind.PREAUTH, Kind.COMPLETION}
+NEEDS_PIN = {Kind.PURCHASE, Kind.BALANCE, Kind.PREAUTH}
+DEBITS = (Kind.PURCHASE.value, Kind.COMPLETION.value)
+ECHO = ("3", "4", "7", "11", "12", "13", "25", "41", "42", "49", "60")
+
+
+class Decline(Exception):
+    def __init__(self, rc: str) -> None:
+        super().__init__(rc)
+        self.rc = rc
+
+
+@dataclass
+class TerminalInfo:
+    id: int
+    tid: str
+    mid: str
+    merchant_id: int | None
+    active: bool
+    merchant_active: bool
+    merchant_daily_limit: int | None
+    tmk: bytes | None
+    loaded: float
+
+
+@dataclass
+class Keys:
+    business_date: date
+    tpk: bytes
+    tak: bytes
+
+
+@dataclass
+class Ctx:
+    raw: bytes
+    received: float = field(default_factory=time.perf_counter)
+    msg: codec.Message = field(default_factory=dict)
+    stage: str = "new"  # new | finish
+    kind: Kind = Kind.UNKNOWN
+    mti: str = ""
+    tid: str = ""
+    stan: str = ""
+    local_date: str = ""
+    dup_key: str | None = None
+    response: codec.Message = field(default_factory=dict)
+    rc: str = ""
+    tak: bytes | None = None  # MAC the response with this
+    keys: Keys | None = None
+    terminal: TerminalInfo | None = None
+    pan: str = ""
+    pan_hash: str | None = None
+    amount: int = 0
+    route: str = ""
+    original: Journal | None = None
+    wallet_key: str | None = None
+    forward: codec.Message | None = None  # to the upstream host
+    sent: codec.Message | None = None  # what went to the upstream host
+    preset: str = ""  # a response code decided before the pipeline (30: undecodable)
+    upstream_reply: codec.Message | None = None
+    upstream_stan: str = ""
+    close: bool = False  # undecodable: close the connection
+    out: bytes = b""  # the framed response
+    journal_id: int | None = None
+    replay: bool = False
+
+
+def _digits(value: str | None, n: int) -> bool:
+    return isinstance(value, str) and len(value) == n and value.isdigit()
+
+
+def _kind(msg: codec.Message) -> Kind:
+    mti, pc = msg.get("t", ""), msg.get("3", "")
+    if mti == "0800":
+        return {"001": Kind.SIGN_ON, "002": Kind.SIGN_OFF, "301": Kind.ECHO}.get(
+            msg.get("70", ""), Kind.UNKNOWN
+        )
+    if mti == "0100":
+        return Kind.PREAUTH if pc == "000000" else Kind.UNKNOWN
+    if mti == "0200":
+        if pc == "000000":
+            return Kind.COMPLETION if msg.get("25") == "06" else Kind.PURCHASE
+        return {"200000": Kind.REFUND, "020000": Kind.VOID, "310000": Kind.BALANCE}.get(
+            pc, Kind.UNKNOWN
+        )
+    if mti == "0400":
+        return Kind.REVERSAL
+    if mti == "0500":
+        return Kind.SETTLEMENT
+    return Kind.UNKNOWN
+
+
+def sanitized(msg: codec.Message) -> dict[str, str]:
+    """A request as the journal keeps it: PAN masked, no track 2, PIN block or MAC."""
+    out = {k: v for k, v in msg.items() if k not in ("2", "35", "52", "64", "128")}
+    if "2" in msg:
+        out["2"] = crypto.mask_pan(msg["2"])
+    return out
+
+
+class Metrics:
+    """Counters for the Prometheus exposition and the live operations page."""
+
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, list[int]] = {}
+        self.latency_sum: dict[str, float] = {}
+        self.recent: deque[tuple[float, bool]] = deque(maxlen=20000)
+        self.journal_lag = 0.0
+        self.upstream_up = 0
+        self.saf_depth = 0
+        self.connections = 0
+
+    def observe(self, mti: str, rc: str, seconds: float, financial: bool) -> None:
+        with self.lock:
+            key = (mti, rc)
+            self.requests[key] = self.requests.get(key, 0) + 1
+            buckets = self.latency.setdefault(mti, [0] * (len(self.BUCKETS) + 1))
+            for i, bound in enumerate(self.BUCKETS):
+                if seconds <= bound:
+                    buckets[i] += 1
+            buckets[-1] += 1
+            self.latency_sum[mti] = self.latency_sum.get(mti, 0.0) + seconds
+            if financial:
+                self.recent.append((time.monotonic(), rc == "00"))
+
+    def decline_ratio(self, window: float = 60.0) -> tuple[int, float]:
+        now = time.monotonic()
+        with self.lock:
+            items = [ok for at, ok in self.recent if now - at <= window]
+        if not items:
+            return 0, 0.0
+        return len(items), 1 - sum(items) / len(items)
+
+    def snapshot(self) -> dict[str, Any]:
+        total, ratio = self.decline_ratio()
+        with self.lock:
+            return {
+                "requests": {f"{m}:{rc}": n for (m, rc), n in self.requests.items()},
+                "latency": {m: list(b) for m, b in self.latency.items()},
+                "latency_sum": dict(self.latency_sum),
+                "journal_lag": self.journal_lag,
+                "upstream_up": self.upstream_up,
+                "saf_depth": self.saf_depth,
+                "connections": self.connections,
+                "last_minute": total,
+                "decline_ratio": round(ratio, 4),
+            }
+
+    def exposition(self, node: str) -> str:
+        """The Prometheus text format (version 0.0.4)."""
+        lines = [
+            "# HELP cardops_gateway_requests_total Requests by message type and response code.",
+            "# TYPE cardops_gateway_requests_total counter",
+        ]
+        with self.lock:
+            for (mti, rc), n in sorted(self.requests.items()):
+                lines.append(
+                    f'cardops_gateway_requests_total{{node="{node}",mti="{mti}",rc="{rc}"}} {n}'
+                )
+            lines += [
+                "# HELP cardops_gateway_latency_seconds Request latency by message type.",
+                "# TYPE cardops_gateway_latency_seconds histogram",
+            ]
+            for mti, buckets in sorted(self.latency.items()):
+                for bound, n in zip(self.BUCKETS, buckets, strict=False):
+                    lines.append(
+                        f'cardops_gateway_latency_seconds_bucket{{node="{node}",mti="{mti}",'
+                        f'le="{bound}"}} {n}'
+                    )
+                lines.append(
+                    f'cardops_gateway_latency_seconds_bucket{{node="{node}",mti="{mti}",'
+                    f'le="+Inf"}} {buckets[-1]}'
+                )
+                lines.append(
+                    f'cardops_gateway_latency_seconds_sum{{node="{node}",mti="{mti}"}} '
+                    f"{self.latency_sum.get(mti, 0.0):.6f}"
+                )
+                lines.append(
+                    f'cardops_gateway_latency_seconds_count{{node="{node}",mti="{mti}"}} '
+                    f"{buckets[-1]}"
+                )
+            gauges = [
+                ("upstream_up", "1 when the upstream link is connected.", self.upstream_up),
+                (
+                    "journal_lag_seconds",
+                    "Age of the oldest request waiting for the journal.",
+                    self.journal_lag,
+                ),
+                ("saf_depth", "Reversals waiting to be forwarded upstream.", self.saf_depth),
+                ("connections", "Open terminal connections.", self.connections),
+            ]
+        for name, text, value in gauges:
+            lines += [
+                f"# HELP cardops_gateway_{name} {text}",
+                f"# TYPE cardops_gateway_{name} gauge",
+                f'cardops_gateway_{name}{{node="{node}"}} {value}',
+            ]
+        return "\n".join(lines) + "\n"
+
+
+class Engine:
+    """Hot-path state (terminals, keys, stop list, counters) and the pipeline."""
+
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        sessions: Callable[[], Session] | None = None,
+    ) -> None:
+        self.config = config or GatewayConfig()
+        self.sessions = sessions or session_factory
+        self.node = self.config.node or f"gw-{secrets.token_hex(3)}"
+        self.metrics = Metrics()
+        self.terminals: dict[str, TerminalInfo] = {}
+        self.keys: dict[str, Keys] = {}
+        self.stoplist: dict[str, str] = {}
+        self.stoplist_version = -1
+        self.stoplist_checked = 0.0
+        self.recent: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self.pin_ok: set[str] = set()
+        self.merchant_totals: dict[tuple[int, str], int] = {}
+        self.terminal_totals: dict[tuple[str, str], int] = {}
+        self.card_counts: dict[tuple[str, str], int] = {}
+        self.rrn_block = 0
+        self.rrn_next = 1_000_000
+        self.zpk = bytes.fromhex(self.config.upstream_zpk)
+        self.upstream_available: Callable[[], bool] = lambda: False
+        self.actor_id: int | None = None
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return local(utcnow()).date()
+
+    def _actor(self, session: Session) -> Any:
+        from cardops.auth.models import User
+        from cardops.auth.service import system_user
+
+        if self.actor_id is not None:
+            user = session.get(User, self.actor_id)
+            if user is not None:
+                return user
+        user = system_user(session)
+        self.actor_id = user.id
+        return user
+
+    def next_rrn(self) -> str:
+        if self.rrn_next >= 1_000_000:
+            with self.sessions() as session:
+                row = session.get(Counter, "gateway_rrn_block", with_for_update=True)
+                if row is None:
+                    row = Counter(name="gateway_rrn_block", value=0)
+                    session.add(row)
+                row.value += 1
+                self.rrn_block = row.value
+                session.commit()
+            self.rrn_next = 0
+        value = self.rrn_block * 1_000_000 + self.rrn_next
+        self.rrn_next += 1
+        return f"{value % 10**12:012d}"
+
+    def local_date_of(self, mmdd: str | None) -> str:
+        """YYYYMMDD for a field 13 (MMDD): this year, or last year when MMDD is far ahead."""
+        today = self.today()
+        if not _digits(mmdd, 4) or mmdd is None:
+            return today.strftime("%Y%m%d")
+        year = today.year
+        if int(mmdd[:2]) - today.month > 6:
+            year -= 1
+        return f"{year}{mmdd}"
+
+    def load_terminal(
+        self, session: Session, tid: str, *, fresh: bool = False
+    ) -> TerminalInfo | None:
+        from cardops.merchants.models import Merchant
+        from cardops.terminals.keys import Sealer
+        from cardops.terminals.models import Terminal
+
+        found = self.terminals.get(tid)
+        if found is not None and not fresh and time.monotonic() - found.loaded < 10:
+            return found
+        unit = session.execute(select(Terminal).where(Terminal.tid == tid)).scalar_one_or_none()
+        if unit is None:
+            self.terminals.pop(tid, None)
+            return None
+        merchant = session.get(Merchant, unit.merchant_id) if unit.merchant_id else None
+        tmk = None
+        if unit.tmk_encrypted:
+            try:
+                tmk = Sealer().open(unit.serial, unit.tmk_encrypted)
+            except Exception:  # a key sealed under another master key
+                log.warning("terminal %s: its TMK does not open", tid)
+        info = TerminalInfo(
+            id=unit.id,
+            tid=tid,
+            mid=unit.mid or (merchant.mid if merchant else "") or "",
+            merchant_id=unit.merchant_id,
+            active=unit.state == "activated",
+            merchant_active=merchant is not None and merchant.state == "approved",
+            merchant_daily_limit=merchant.daily_limit if merchant else None,
+            tmk=tmk,
+            loaded=time.monotonic(),
+        )
+        self.terminals[tid] = info
+        return info
+
+    def load_keys(self, session: Session, tid: str, *, fresh: bool = False) -> Keys | None:
+        keys = self.keys.get(tid)
+        if keys is not None and not fresh:
+            return keys
+        row = session.execute(select(SessionKey).where(SessionKey.tid == tid)).scalar_one_or_none()
+        terminal = self.load_terminal(session, tid) if row is not None else None
+        if row is None or terminal is None or terminal.tmk is None:
+            return None
+        keys = Keys(
+            business_date=row.business_date,
+            tpk=crypto.decrypt_key(terminal.tmk, row.tpk_under_tmk),
+            tak=crypto.decrypt_key(terminal.tmk, row.tak_under_tmk),
+        )
+        self.keys[tid] = keys
+        return keys
+
+    def refresh_stoplist(self, session: Session) -> None:
+        now = time.monotonic()
+        if now - self.stoplist_checked < 1.0:
+            return
+        self.stoplist_checked = now
+        version = current_version(session, STOPLIST_VERSION)
+        if version == self.stoplist_version:
+            return
+        rows = session.execute(
+            select(StopEntry.pan_hash, StopEntry.reason).where(StopEntry.active.is_(True))
+        )
+        self.stoplist = {h: r for h, r in rows}
+        self.stoplist_version = version
+
+    # --- the batch -------------------------------------------------------------------------
+
+    def process_batch(self, items: list[Ctx]) -> None:
+        """Run ``items`` through the pipeline in one transaction, journal them, commit once,
+        then encode the responses. Never raises: a failure answers ``96``."""
+        started = time.perf_counter()
+        if items:
+            self.metrics.journal_lag = max(0.0, started - min(c.received for c in items))
+        try:
+            self._run(items)
+        except IntegrityError:
+            # another gateway process journaled one of these keys first: one by one
+            log.info("batch conflict, retrying %d requests singly", len(items))
+            for ctx in items:
+                ctx.response, ctx.rc, ctx.forward, ctx.original = {}, "", None, None
+                try:
+                    self._run([ctx])
+                except Exception:
+                    log.exception("request failed")
+                    self._fail(ctx)
+        except Exception:
+            log.exception("batch failed")
+            for ctx in items:
+                self._fail(ctx)
+        for ctx in items:
+            if ctx.forward is None and not ctx.out and not ctx.close:
+                self.encode_response(ctx)
+
+    def _fail(self, ctx: Ctx) -> None:
+        ctx.forward = None
+        ctx.rc = "96"
+        ctx.response = self.base_response(ctx)
+        ctx.response["39"] = "96"
+
+    def _run(self, items: list[Ctx]) -> None:
+        with self.sessions() as session:
+            self.refresh_stoplist(session)
+            actor = self._actor(session)
+            for ctx in items:
+                savepoint = session.begin_nested()
+                try:
+                    if ctx.stage == "finish":
+                        self.finish_upstream(session, ctx, actor)
+                    else:
+                        self.pipeline(session, ctx, actor)
+                    savepoint.commit()
+                except Exception:
+                    savepoint.rollback()
+                    log.exception("request %s %s/%s failed", ctx.mti, ctx.tid, ctx.stan)
+                    self._fail(ctx)
+                    ctx.original = None
+                if ctx.forward is None:
+                    self.journal(session, ctx)
+            session.commit()
+        for ctx in items:
+            if ctx.dup_key and ctx.forward is None:
+                self.recent[ctx.dup_key] = (self._fingerprint(ctx.msg), ctx.response)
+                if len(self.recent) > 50_000:
+                    self.recent.popitem(last=False)
+
+    def base_response(self, ctx: Ctx) -> codec.Message:
+        out: codec.Message = {"t": codec.response_mti(ctx.mti or ctx.msg.get("t", "0800"))}
+        for key in ECHO:
+            if key in ctx.msg:
+                out[key] = ctx.msg[key]
+        if ctx.msg.get("t") == "0800" and "70" in ctx.msg:
+            out["70"] = ctx.msg["70"]
+        if ctx.msg.get("t") == "0400" and "90" in ctx.msg:
+            out["90"] = ctx.msg["90"]
+        return out
+
+    def encode_response(self, ctx: Ctx) -> None:
+        try:
+            payload = codec.encode_with_mac(ctx.response, ctx.tak)
+        except Exception:
+            log.exception("response does not encode")
+            payload = codec.encode_with_mac(
+                {k: v for k, v in self.base_response(ctx).items()} | {"39": "96"}, ctx.tak
+            )
+        ctx.out = codec.frame(payload)
+        elapsed = time.perf_counter() - ctx.received
+        self.metrics.observe(ctx.mti or "????", ctx.rc, elapsed, ctx.kind in FINANCIAL)
+
+    def journal(self, session: Session, ctx: Ctx) -> None:
+        if ctx.replay:
+            return
+        msg, resp = ctx.msg, ctx.response
+        amount = int(msg["4"]) if _digits(msg.get("4"), 12) else 0
+        row = Journal(
+            node=self.node,
+            mti=ctx.mti[:4],
+            response_mti=resp.get("t", "")[:4],
+            kind=ctx.kind.value,
+            tid=ctx.tid[:8],
+            mid=(msg.get("42") or (ctx.terminal.mid if ctx.terminal else ""))[:15],
+            terminal_id=ctx.terminal.id if ctx.terminal else None,
+            merchant_id=ctx.terminal.merchant_id if ctx.terminal else None,
+            stan=ctx.stan[:6],
+            local_date=ctx.local_date,
+            dup_key=ctx.dup_key,
+            processing_code=msg.get("3", "")[:6],
+            amount=amount,
+            currency=msg.get("49", "")[:3],
+            pan_hash=ctx.pan_hash,
+            pan_masked=crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
+            rrn=resp.get("37"),
+            auth_code=resp.get("38", ""),
+            response_code=ctx.rc,
+            approved=ctx.rc == "00",
+            route=ctx.route,
+            original_id=ctx.original.id if ctx.original is not None else None,
+            batch_no=(msg.get("60", "") if _digits(msg.get("60"), 6) else "")[:6],
+            wallet_key=ctx.wallet_key if ctx.rc == "00" else None,
+            upstream_stan=ctx.upstream_stan,
+            transmitted=msg.get("7", "")[:10],
+            latency_us=int((time.perf_counter() - ctx.received) * 1e6),
+            request=sanitized(msg),
+            response=dict(resp),
+        )
+        session.add(row)
+        session.flush()
+        ctx.journal_id = row.id
+
+    @staticmethod
+    def _fingerprint(msg: codec.Message) -> str:
+        parts = [msg.get(k, "") for k in ("t", "3", "4", "25", "90", "37")]
+        parts.append(hashlib.sha256(msg.get("2", "").encode()).hexdigest()[:16])
+        return "|".join(parts)
+
+    # --- the participants -----------------------------------------------------------------
+
+    def pipeline(self, session: Session, ctx: Ctx, actor: Any) -> None:
+        msg = ctx.msg
+        ctx.mti = msg.get("t", "")
+        ctx.kind = _kind(msg)
+        ctx.tid = msg.get("41", "")
+        ctx.stan = msg.get("11", "")
+        ctx.local_date = self.local_date_of(msg.get("13"))
+        ctx.response = self.base_response(ctx)
+        try:
+            if ctx.preset:
+                raise Decline(ctx.preset)
+            self.check_format(ctx)
+            if ctx.kind in (Kind.SIGN_ON, Kind.SIGN_OFF, Kind.ECHO):
+                self.network(session, ctx)
+                return
+            self.check_signed_on(session, ctx)
+            self.check_mac(session, ctx)
+            if self.check_duplicate(session, ctx):
+                return
+            self.check_terminal(session, ctx)
+            if ctx.kind == Kind.UNKNOWN:
+                raise Decline("12")
+            self.check_card(session, ctx)
+            self.check_amount(session, ctx)
+            self.check_stoplist(ctx)
+            self.risk(session, ctx)
+            self.execute(session, ctx, actor)
+        except Decline as exc:
+            ctx.rc = exc.rc
+            ctx.forward = None
+        if not ctx.forward:
+            ctx.response["39"] = ctx.rc or "96"
+
+    def check_format(self, ctx: Ctx) -> None:
+        msg = ctx.msg
+        if not _digits(msg.get("11"), 6) or len(msg.get("41", "")) != 8:
+            raise Decline("30")
+        for key, n in (("3", 6), ("4", 12), ("7", 10), ("12", 6), ("13", 4), ("14", 4)):
+            if key in msg and not _digits(msg[key], n):
+                raise Decline("30")
+        if ctx.kind in FINANCIAL and len(msg.get("42", "")) != 15:
+            raise Decline("30")
+        if "2" in msg and not msg["2"].isdigit():
+            raise Decline("30")
+        if "52" in msg and not all(c in "0123456789ABCDEF" for c in msg["52"]):
+            raise Decline("30")
+        if ctx.kind in NEEDS_PAN and "2" not in msg:
+            raise Decline("30")
+        if ctx.kind in NEEDS_AMOUNT and "4" not in msg:
+            raise Decline("30")
+        if ctx.kind == Kind.REVERSAL and codec.parse_original(msg.get("90", "")) is None:
+            raise Decline("30")
+        if ctx.kind == Kind.COMPLETION and (
+            codec.parse_original(msg.get("90", "")) is None or len(msg.get("38", "")) != 6
+        ):
+            raise Decline("30")
+        if ctx.kind in (Kind.VOID, Kind.REFUND) and len(msg.get("37", "")) != 12:
+            raise Decline("30")
+        if ctx.kind == Kind.SETTLEMENT:
+            for key, n in (("60", 6), ("74", 10), ("76", 10), ("86", 16), ("88", 16)):
+                if not _digits(msg.get(key), n):
+                    raise Decline("30")
+
+    def network(self, session: Session, ctx: Ctx) -> None:
+        """0800: sign-on hands out new TPK/TAK under the TMK; echo and sign-off answer 00."""
+        terminal = self.load_terminal(session, ctx.tid, fresh=True)
+        ctx.terminal = terminal
+        if terminal is None or not terminal.active or terminal.tmk is None:
+            raise Decline("58")
+        if not terminal.merchant_active:
+            raise Decline("03")
+        if "42" in ctx.msg and ctx.msg["42"] != terminal.mid:
+            raise Decline("03")
+        if ctx.kind == Kind.SIGN_ON:
+            tpk, tak = crypto.new_key(), crypto.new_key()
+            row = session.execute(
+                select(SessionKey).where(SessionKey.tid == ctx.tid)
+            ).scalar_one_or_none()
+            if row is None:
+                row = SessionKey(tid=ctx.tid, terminal_id=terminal.id)
+                session.add(row)
+            row.terminal_id = terminal.id
+            row.business_date = self.today()
+            row.tpk_under_tmk = crypto.encrypt_key(terminal.tmk, tpk)
+            row.tpk_kcv = crypto.kcv(tpk)
+            row.tak_under_tmk = crypto.encrypt_key(terminal.tmk, tak)
+            row.tak_kcv = crypto.kcv(tak)
+            row.signed_on_at = utcnow()
+            self.keys[ctx.tid] = Keys(self.today(), tpk, tak)
+            ctx.response["62"] = row.tpk_under_tmk + row.tpk_kcv + row.tak_under_tmk + row.tak_kcv
+        elif ctx.kind == Kind.SIGN_OFF:
+            self.keys.pop(ctx.tid, None)
+            session.execute(
+                SessionKey.__table__.delete().where(SessionKey.tid == ctx.tid)  # type: ignore[attr-defined]
+            )
+        ctx.rc = "00"
+        ctx.response["39"] = "00"
+
+    def check_signed_on(self, session: Session, ctx: Ctx) -> None:
+        keys = self.load_keys(session, ctx.tid)
+        if keys is None or keys.business_date != self.today():
+            keys = self.load_keys(session, ctx.tid, fresh=True)
+        if keys is None or keys.business_date != self.today():
+            raise Decline("Z1")
+        ctx.keys = keys
+
+    def check_mac(self, session: Session, ctx: Ctx) -> None:
+        assert ctx.keys is not None
+        where = codec.mac_of(ctx.raw, ctx.msg)
+        if where is None:
+            raise Decline("A0")
+        data, given = where
+        if not crypto.mac_ok(ctx.keys.tak, data, given):
+            # another gateway process may have signed this terminal on again
+            fresh = self.load_keys(session, ctx.tid, fresh=True)
+            if fresh is None or not crypto.mac_ok(fresh.tak, data, given):
+                raise Decline("A0")
+            ctx.keys = fresh
+        ctx.tak = ctx.keys.tak
+        ctx.dup_key = f"{ctx.tid}{ctx.local_date}{ctx.stan}"
+
+    def check_duplicate(self, session: Session, ctx: Ctx) -> bool:
+        """A repeat of TID + STAN + local date: the stored response, nothing done again."""
+        assert ctx.dup_key is not None
+        found = self.recent.get(ctx.dup_key)
+        if found is None:
+            row = session.execute(
+                select(Journal).where(Journal.dup_key == ctx.dup_key)
+            ).scalar_one_or_none()
+            if row is None:
+                return False
+            fingerprint = self._fingerprint({**row.request, "2": ""})
+            found = (fingerprint, row.response)
+            same = self._fingerprint({**ctx.msg, "2": ""}) == fingerprint
+        else:
+            same = found[0] == self._fingerprint(ctx.msg)
+        ctx.replay = True
+        if same:
+            ctx.response = dict(found[1])
+            ctx.rc = ctx.response.get("39", "")
+        else:
+            ctx.rc = "94"
+            ctx.response["39"] = "94"
+        return True
+
+    def check_terminal(self, session: Session, ctx: Ctx) -> None:
+        terminal = self.load_terminal(session, ctx.tid)
+        ctx.terminal = terminal
+        if terminal is None or not terminal.active:
+            raise Decline("58")
+        if not terminal.merchant_active or ctx.msg.get("42", terminal.mid) != terminal.mid:
+            raise Decline("03")
+
+    def check_card(self, session: Session, ctx: Ctx) -> None:
+        pan = ctx.msg.get("2", "")
+        if not pan:
+            return
+        ctx.pan = pan
+        if not crypto.luhn_ok(pan):
+            raise Decline("14")
+        ctx.pan_hash = crypto.pan_hash(pan)
+        expiry = ctx.msg.get("14")
+        if expiry and expiry < local(utcnow()).strftime("%y%m"):
+            raise Decline("54")
+
+    def check_amount(self, session: Session, ctx: Ctx) -> None:
+        if "4" not in ctx.msg:
+            return
+        ctx.amount = int(ctx.msg["4"])
+        if ctx.kind in NEEDS_AMOUNT and ctx.amount <= 0:
+            raise Decline("13")
+        if ctx.msg.get("49", "156") != "156":
+            raise Decline("13")
+        if ctx.kind in (Kind.PURCHASE, Kind.PREAUTH, Kind.COMPLETION):
+            if ctx.amount > self.config.max_amount:
+                raise Decline("61")
+            terminal = ctx.terminal
+            assert terminal is not None
+            day = ctx.local_date
+            if terminal.merchant_id is not None and terminal.merchant_daily_limit:
+                spent = self._merchant_total(session, terminal.merchant_id, day)
+                if spent + ctx.amount > terminal.merchant_daily_limit:
+                    raise Decline("61")
+            if self.config.terminal_daily_limit:
+                spent = self._terminal_total(session, terminal.tid, day)
+                if spent + ctx.amount > self.config.terminal_daily_limit:
+                    raise Decline("61")
+            limit = self.config.card_daily_count
+            if ctx.pan_hash and limit and self._card_count(session, ctx.pan_hash, day) >= limit:
+                raise Decline("65")
+
+    def _day_start(self, day: str) -> datetime:
+        from zoneinfo import ZoneInfo
+
+        from cardops.core.config import get_settings
+
+        parsed = datetime.strptime(day, "%Y%m%d").replace(tzinfo=ZoneInfo(get_settings().timezone))
+        return parsed
+
+    def _approved_today(self, session: Session, day: str) -> Any:
+        return (
+            select(func.coalesce(func.sum(Journal.amount), 0))
+            .where(Journal.approved.is_(True), Journal.kind.in_(DEBITS))
+            .where(Journal.reversed.is_(False), Journal.voided.is_(False))
+            .where(Journal.local_date == day)
+        )
+
+    def _merchant_total(self, session: Session, merchant_id: int, day: str) -> int:
+        key = (merchant_id, day)
+        if key not in self.merchant_totals:
+            query = self._approved_today(session, day).where(Journal.merchant_id == merchant_id)
+            self.merchant_totals[key] = int(session.execute(query).scalar_one())
+        return self.merchant_totals[key]
+
+    def _terminal_total(self, session: Session, tid: str, day: str) -> int:
+        key = (tid, day)
+        if key not in self.terminal_totals:
+            query = self._approved_today(session, day).where(Journal.tid == tid)
+            self.terminal_totals[key] = int(session.execute(query).scalar_one())
+        return self.terminal_totals[key]
+
+    def _card_count(self, session: Session, pan_hash: str, day: str) -> int:
+        key = (pan_hash, day)
+        if key not in self.card_counts:
+            query = select(func.count(Journal.id)).where(
+                Journal.pan_hash == pan_hash,
+                Journal.local_date == day,
+                Journal.approved.is_(True),
+                Journal.kind.in_(DEBITS),
+            )
+            self.card_counts[key] = int(session.execute(query).scalar_one())
+        return self.card_counts[key]
+
+    def _count_approved(self, ctx: Ctx) -> None:
+        if ctx.kind.value not in DEBITS or ctx.terminal is None:
+            return
+        day = ctx.local_date
+        if ctx.terminal.merchant_id is not None:
+            key = (ctx.terminal.merchant_id, day)
+            if key in self.merchant_totals:
+                self.merchant_totals[key] += ctx.amount
+        if (ctx.tid, day) in self.terminal_totals:
+            self.terminal_totals[(ctx.tid, day)] += ctx.amount
+        if ctx.pan_hash and (ctx.pan_hash, day) in self.card_counts:
+            self.card_counts[(ctx.pan_hash, day)] += 1
+
+    def check_stoplist(self, ctx: Ctx) -> None:
+        if ctx.pan_hash and ctx.pan_hash in self.stoplist:
+            raise Decline(STOP_CODES.get(self.stoplist[ctx.pan_hash], "59"))
+
+    def risk(self, session: Session, ctx: Ctx) -> None:
+        """The risk participant: passes everything until the risk rules fill it in."""
+
+    # --- execution ------------------------------------------------------------------------
+
+    def is_onus(self, pan: str) -> bool:
+        return pan.startswith(self.config.onus_bin)
+
+    def find_original(self, session: Session, ctx: Ctx) -> Journal | None:
+        msg = ctx.msg
+        if ctx.kind in (Kind.VOID, Kind.REFUND):
+            query = select(Journal).where(
+                Journal.rrn == msg["37"],
+                Journal.tid == ctx.tid,
+                Journal.kind.in_(DEBITS),
+                Journal.approved.is_(True),
+            )
+        else:
+            original = codec.parse_original(msg["90"])
+            assert original is not None
+            mti, stan, _ = original
+            query = select(Journal).where(
+                Journal.tid == ctx.tid,
+                Journal.stan == stan,
+                Journal.mti == mti,
+                Journal.kind != Kind.REVERSAL.value,
+            )
+            if ctx.kind == Kind.COMPLETION:
+                query = query.where(Journal.kind == Kind.PREAUTH.value, Journal.approved.is_(True))
+        return session.execute(query.order_by(Journal.id.desc()).limit(1)).scalar_one_or_none()
+
+    def execute(self, session: Session, ctx: Ctx, actor: Any) -> None:
+        if ctx.kind == Kind.SETTLEMENT:
+            self.settle(session, ctx)
+            return
+        if ctx.kind == Kind.REVERSAL:
+            self.reverse(session, ctx, actor)
+            return
+        if ctx.kind in (Kind.VOID, Kind.REFUND, Kind.COMPLETION):
+            original = self.find_original(session, ctx)
+            if original is None:
+                raise Decline("25")
+            ctx.original = original
+            if ctx.pan_hash and original.pan_hash and ctx.pan_hash != original.pan_hash:
+                raise Decline("25")
+            if not ctx.pan_hash:
+                ctx.pan_hash = original.pan_hash
+                ctx.pan = ""
+            self._check_original(session, ctx, original)
+            ctx.route = original.route
+        else:
+            ctx.route = "on-us" if self.is_onus(ctx.pan) else "upstream"
+        if ctx.route == "upstream":
+            self.prepare_forward(ctx)
+            return
+        self.onus(session, ctx, actor)
+
+    def _check_original(self, session: Session, ctx: Ctx, original: Journal) -> None:
+        if original.reversed or original.voided:
+            raise Decline("12")
+        if ctx.kind == Kind.VOID:
+            if ctx.amount != original.amount or original.settled_batch_id is not None:
+                raise Decline("13" if ctx.amount != original.amount else "12")
+        elif ctx.kind == Kind.REFUND:
+            refunded = session.execute(
+                select(func.coalesce(func.sum(Journal.amount), 0)).where(
+                    Journal.original_id == original.id,
+                    Journal.kind == Kind.REFUND.value,
+                    Journal.approved.is_(True),
+                    Journal.reversed.is_(False),
+                )
+            ).scalar_one()
+            if ctx.amount + int(refunded) > original.amount:
+                raise Decline("13")
+        elif ctx.kind == Kind.COMPLETION:
+            if original.completed:
+                raise Decline("12")
+            if ctx.msg.get("38") != original.auth_code:
+                raise Decline("25")
+            if ctx.amount > original.amount:
+                raise Decline("13")
+
+    def approve(self, ctx: Ctx, *, auth: bool = True) -> None:
+        ctx.rc = "00"
+        ctx.response["37"] = self.next_rrn()
+        if auth:
+            ctx.response["38"] = f"{secrets.randbelow(10**6):06d}"
+        self._count_approved(ctx)
+
+    # on-us --------------------------------------------------------------------------------
+
+    def onus_card(self, session: Session, ctx: Ctx) -> tuple[OnusCard, Any]:
+        from cardops.cards.models import Card
+
+        row = session.execute(
+            select(OnusCard, Card)
+            .join(Card, Card.id == OnusCard.card_id)
+            .where(OnusCard.pan_hash == ctx.pan_hash)
+        ).first()
+        if row is None:
+            raise Decline("14")
+        onus, card = row
+        if ctx.kind in (Kind.PURCHASE, Kind.PREAUTH, Kind.BALANCE):
+            if card.state == "lost":
+                raise Decline("41")
+            if card.state != "active":
+                raise Decline("57")
+            now_yymm = local(utcnow()).strftime("%y%m")
+            if onus.expiry < now_yymm or (card.valid_until and card.valid_until < self.today()):
+                raise Decline("54")
+            if ctx.msg.get("14") and ctx.msg["14"] != onus.expiry:
+                raise Decline("54")
+        return onus, card
+
+    def verify_pin(self, session: Session, ctx: Ctx, onus: OnusCard) -> None:
+        block = ctx.msg.get("52")
+        if onus.pin_tries >= self.config.pin_tries:
+            raise Decline("75")
+        assert ctx.keys is not None
+        pin = crypto.decrypt_pin(ctx.keys.tpk, block, ctx.pan) if block else None
+        stored = onus.pin_verification or ""
+        ok = False
+        if pin and stored:
+            marker = hashlib.sha256(f"{stored}|{pin}".encode()).hexdigest()
+            ok = marker in self.pin_ok or crypto.pin_matches(stored, pin, onus.pan_hash)
+            if ok and len(self.pin_ok) < 100_000:
+                self.pin_ok.add(marker)
+        if ok:
+            if onus.pin_tries:
+                onus.pin_tries = 0
+            return
+        onus.pin_tries += 1
+        session.flush()
+        raise Decline("75" if onus.pin_tries >= self.config.pin_tries else "55")
+
+    def onus(self, session: Session, ctx: Ctx, actor: Any) -> None:
+        from cardops.wallets import service as wallets
+
+        onus, card = self.onus_card(session, ctx)
+        if ctx.kind in NEEDS_PIN:
+            self.verify_pin(session, ctx, onus)
+        reference = f"gateway {ctx.tid}/{ctx.stan}"
+        if ctx.kind == Kind.BALANCE:
+            amount = wallets.balance(session, card)
+            ctx.response["54"] = f"0002156{'C' if amount >= 0 else 'D'}{abs(amount):012d}"
+            self.approve(ctx, auth=False)
+        elif ctx.kind == Kind.PREAUTH:
+            if wallets.balance(session, card) < ctx.amount:
+                raise Decline("51")
+            self.approve(ctx)
+        elif ctx.kind in (Kind.PURCHASE, Kind.COMPLETION):
+            key = f"gw:{ctx.dup_key}"
+            result = wallets.debit(
+                session,
+                card_number=card.number,
+                amount=ctx.amount,
+                reference=reference,
+                idempotency_key=key,
+                actor=actor,
+            )
+            if not result.approved:
+                raise Decline(self._wallet_code(result.reason, card))
+            ctx.wallet_key = key
+            self.approve(ctx)
+            if ctx.kind == Kind.COMPLETION and ctx.original is not None:
+                ctx.original.completed = True
+        elif ctx.kind == Kind.VOID:
+            assert ctx.original is not None
+            if ctx.original.wallet_key:
+                result = wallets.reverse_debit(
+                    session,
+                    idempotency_key=ctx.original.wallet_key,
+                    reason=f"void {ctx.tid}/{ctx.stan}",
+                    actor=actor,
+                )
+                if not result.approved and result.reason != wallets.DUPLICATE:
+                    raise Decline("12")
+            ctx.original.voided = True
+            self.approve(ctx)
+        elif ctx.kind == Kind.REFUND:
+            key = f"gw-refund:{ctx.dup_key}"
+            self.credit_wallet(session, card, ctx.amount, key, reference, actor)
+            ctx.wallet_key = key
+            self.approve(ctx)
+
+    @staticmethod
+    def _wallet_code(reason: str, card: Any) -> str:
+        return {
+            "insufficient_funds": "51",
+            "unknown_card": "14",
+            "card_not_active": "41" if card.state == "lost" else "57",
+            "wallet_disabled": "57",
+            "duplicate": "94",
+        }.get(reason, "05")
+
+    def credit_wallet(
+        self, session: Session, card: Any, amount: int, key: str, reference: str, actor: Any
+    ) -> None:
+        """A refund back to the wallet: merchant payables debited, the wallet credited."""
+        from cardops.ledger import service as ledger
+        from cardops.ledger.chart import MERCHANT_PAYABLES
+        from cardops.wallets import service as wallets
+        from cardops.wallets.permissions import WALLETS_DEBIT
+
+        account = wallets.find_account(session, card)
+        if account is None:
+            raise Decline("57")
+        ledger.post(
+            session=session,
+            actor=actor,
+            lines=[(MERCHANT_PAYABLES, amount), (account.code, -amount)],
+            description=f"Wallet refund card {card.number}: {reference}",
+            reference=reference,
+            idempotency_key=key,
+            permission=WALLETS_DEBIT,
+        )
+
+    def undo_onus(self, session: Session, original: Journal, actor: Any, why: str) -> None:
+        from cardops.ledger import service as ledger
+        from cardops.wallets import service as wallets
+        from cardops.wallets.permissions import WALLETS_DEBIT
+
+        if not original.wallet_key:
+            return
+        if original.kind == Kind.REFUND.value:
+            posting = ledger.find_posting_by_key(session, original.wallet_key)
+            if posting is not None and posting.reversed_by is None:
+                ledger.reverse(
+                    session=session,
+                    actor=actor,
+                    posting_id=posting.id,
+                    reason=why,
+                    permission=WALLETS_DEBIT,
+                )
+            return
+        wallets.reverse_debit(session, idempotency_key=original.wallet_key, reason=why, actor=actor)
+
+    # reversal and settlement -------------------------------------------------------------
+
+    def reverse(self, session: Session, ctx: Ctx, actor: Any) -> None:
+        """0400: undo the original named by field 90, once. An unknown original answers 25."""
+        original = self.find_original(session, ctx)
+        if original is None:
+            raise Decline("25")
+        ctx.original = original
+        ctx.pan_hash = original.pan_hash
+        ctx.route = original.route
+        if original.kind == Kind.VOID.value and original.approved and not original.reversed:
+            raise Decline("12")
+        if original.approved and not original.reversed:
+            why = f"reversal {ctx.tid}/{ctx.stan}"
+            if original.route == "on-us":
+                self.undo_onus(session, original, actor, why)
+            elif original.route == "upstream":
+                self.queue_upstream_reversal(session, original)
+            if original.kind == Kind.COMPLETION.value and original.original_id:
+                preauth = session.get(Journal, original.original_id)
+                if preauth is not None:
+                    preauth.completed = False
+            self._uncount(original)
+        original.reversed = True
+        ctx.rc = "00"
+
+    def _uncount(self, original: Journal) -> None:
+        if original.kind not in DEBITS:
+            return
+        if original.merchant_id is not None:
+            key = (original.merchant_id, original.local_date)
+            if key in self.merchant_totals:
+                self.merchant_totals[key] -= original.amount
+        if (original.tid, original.local_date) in self.terminal_totals:
+            self.terminal_totals[(original.tid, original.local_date)] -= original.amount
+
+    def settle(self, session: Session, ctx: Ctx) -> None:
+        """0500: compare the terminal's batch totals with the journal's (对账)."""
+        msg = ctx.msg
+        batch_no = msg["60"]
+        rows = list(
+            session.execute(
+                select(Journal.id, Journal.kind, Journal.amount).where(
+                    Journal.tid == ctx.tid,
+                    Journal.settled_batch_id.is_(None),
+                    Journal.approved.is_(True),
+                    Journal.reversed.is_(False),
+                    Journal.voided.is_(False),
+                    Journal.kind.in_((*DEBITS, Kind.REFUND.value)),
+                    Journal.batch_no.in_((batch_no, "")),
+                )
+            )
+        )
+        debits = [r for r in rows if r.kind in DEBITS]
+        credits = [r for r in rows if r.kind == Kind.REFUND.value]
+        batch = Batch(
+            tid=ctx.tid,
+            mid=msg.get("42", ""),
+            batch_no=batch_no,
+            terminal_credits=int(msg["74"]),
+            terminal_debits=int(msg["76"]),
+            terminal_credit_amount=int(msg["86"]),
+            terminal_debit_amount=int(msg["88"]),
+            gateway_credits=len(credits),
+            gateway_debits=len(debits),
+            gateway_credit_amount=sum(r.amount for r in credits),
+            gateway_debit_amount=sum(r.amount for r in debits),
+        )
+        batch.balanced = (
+            batch.terminal_credits == batch.gateway_credits
+            and batch.terminal_debits == batch.gateway_debits
+            and batch.terminal_credit_amount == batch.gateway_credit_amount
+            and batch.terminal_debit_amount == batch.gateway_debit_amount
+        )
+        session.add(batch)
+        session.flush()
+        if batch.balanced:
+            ids = [r.id for r in rows]
+            for start in range(0, len(ids), 500):
+                session.execute(
+                    Journal.__table__.update()  # type: ignore[attr-defined]
+                    .where(Journal.id.in_(ids[start : start + 500]))
+                    .values(settled_batch_id=batch.id)
+                )
+        ctx.rc = "00" if batch.balanced else "95"
+
+    # upstream ----------------------------------------------------------------------------
+
+    def prepare_forward(self, ctx: Ctx) -> None:
+        if not self.upstream_available():
+            raise Decline("91")
+        msg = ctx.msg
+        out: codec.Message = {
+            k: msg[k]
+            for k in ("t", "2", "3", "4", "7", "12", "13", "14", "22", "25", "38", "41", "42", "49")
+            if k in msg
+        }
+        if ctx.original is not None:
+            out["37"] = ctx.original.rrn or ""
+            if ctx.original.upstream_stan:
+                out["90"] = codec.original_data(
+                    ctx.original.mti, ctx.original.upstream_stan, ctx.original.transmitted or ""
+                )
+            if "2" not in out and ctx.original.pan_masked:
+                pass  # the host finds the original by RRN
+        if ctx.kind in NEEDS_PIN:
+            block = msg.get("52")
+            if not block:
+                raise Decline("55")
+            assert ctx.keys is not None
+            out["52"] = crypto.translate_pin_block(ctx.keys.tpk, self.zpk, block)
+        out.setdefault("7", utcnow().strftime("%m%d%H%M%S"))
+        ctx.forward = out
+
+    def finish_upstream(self, session: Session, ctx: Ctx, actor: Any) -> None:
+        """The host answered (or not): journal the outcome; queue a reversal after a timeout."""
+        ctx.sent, ctx.forward = ctx.forward, None
+        if ctx.original is not None:
+            ctx.original = session.get(Journal, ctx.original.id)
+        reply = ctx.upstream_reply
+        if reply is None:
+            ctx.rc = "91"
+            ctx.response["39"] = "91"
+            if ctx.kind != Kind.BALANCE and ctx.upstream_stan:
+                self.queue_upstream_reversal(session, None, ctx)
+            return
+        rc = reply.get("39", "96")
+        if len(rc) != 2:
+            rc = "96"
+        if rc == "00":
+            self.approve(ctx, auth=ctx.kind != Kind.BALANCE)
+            if "38" in reply and ctx.kind != Kind.BALANCE:
+                ctx.response["38"] = reply["38"][:6]
+            if "54" in reply:
+                ctx.response["54"] = reply["54"]
+            if ctx.original is not None:
+                if ctx.kind == Kind.VOID:
+                    ctx.original.voided = True
+                elif ctx.kind == Kind.COMPLETION:
+                    ctx.original.completed = True
+        ctx.rc = rc
+        ctx.response["39"] = rc
+
+    def queue_upstream_reversal(
+        self, session: Session, original: Journal | None, ctx: Ctx | None = None
+    ) -> None:
+        """Store a 0400 for the upstream host; the SAF task forwards it until answered."""
+        if original is not None:
+            mti, stan, transmitted = original.mti, original.upstream_stan, original.transmitted
+            tid, amount, mid = original.tid, original.amount, original.mid
+            journal_id: int | None = original.id
+        else:
+            assert ctx is not None and ctx.sent is not None
+            mti, stan = ctx.sent["t"], ctx.upstream_stan
+            transmitted, tid = ctx.sent.get("7", ""), ctx.tid
+            amount, journal_id, mid = ctx.amount, ctx.journal_id, ctx.msg.get("42", "")
+        if not stan:
+            return
+        message = {
+            "t": "0400",
+            "3": "000000",
+            "4": f"{amount:012d}",
+            "7": utcnow().strftime("%m%d%H%M%S"),
+            "41": tid,
+            "42": mid,
+            "90": codec.original_data(mti, stan, transmitted),
+        }
+        session.add(SafEntry(journal_id=journal_id, message=message))
+
+    # store and forward -------------------------------------------------------------------
+
+    def saf_pending(self, limit: int = 50) -> list[tuple[int, dict[str, str]]]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(SafEntry.id, SafEntry.message)
+                .where(SafEntry.done_at.is_(None))
+                .order_by(SafEntry.id)
+                .limit(limit)
+            ).all()
+            depth = session.execute(
+                select(func.count(SafEntry.id)).where(SafEntry.done_at.is_(None))
+            ).scalar_one()
+        self.metrics.saf_depth = int(depth)
+        return [(r.id, dict(r.message)) for r in rows]
+
+    def saf_result(self, entry_id: int, rc: str | None) -> None:
+        with self.sessions() as session:
+            entry = session.get(SafEntry, entry_id)
+            if entry is None:
+                return
+            entry.attempts += 1
+            entry.last_attempt_at = utcnow()
+            if rc is not None:
+                entry.done_at = utcnow()
+                entry.response_code = rc[:2]
+            session.commit()
+
+    def heartbeat(self) -> None:
+        from cardops.gateway.models import Node
+
+        with self.sessions() as session:
+            node = session.execute(select(Node).where(Node.name == self.node)).scalar_one_or_none()
+            if node is None:
+                node = Node(name=self.node)
+                session.add(node)
+            node.heartbeat_at = utcnow()
+            node.metrics = self.metrics.snapshot()
+            session.commit()
+
+    def alert(self, subject: str, body: str, dedupe: str) -> None:
+        """An operations alert through the outbox (one per ``dedupe`` key)."""
+        from cardops.notify import service as notify
+
+        try:
+            with self.sessions() as session:
+                notify.enqueue(
+                    session,
+                    channel="email",
+                    recipient=self.config.alert_recipient,
+                    subject=subject,
+                    body=body,
+                    dedupe_key=dedupe[:128],
+                )
+                session.commit()
+        except Exception:
+            log.exception("alert not queued: %s", subject)

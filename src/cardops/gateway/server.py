@@ -1,0 +1,360 @@
+"""The asyncio TCP server of the wire contract, the journal writer and the upstream link.
+
+* One task per connection reads frames and hands each request to the :class:`Writer`, which
+  batches whatever has queued up and runs the batch in one database thread (group commit);
+  responses go out, in any order, when their batch is durable.
+* :class:`Upstream` keeps one persistent connection to the issuer host and multiplexes
+  requests over it by STAN; an unanswered request times out (the terminal gets ``91``) and a
+  reversal is stored and forwarded; while the link is down non-on-us cards get ``91``.
+* Several processes may listen on the same port (``SO_REUSEPORT``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cardops.gateway import codec
+from cardops.gateway.config import GatewayConfig
+from cardops.gateway.engine import Ctx, Engine
+
+log = logging.getLogger("cardops.gateway")
+
+IDLE_TIMEOUT = 300.0  # seconds a connection may sit without sending a frame
+BODY_TIMEOUT = 5.0  # seconds to deliver the rest of a frame once its length arrived
+
+
+class Writer:
+    """Group commit: everything queued while one batch is being written goes in the next."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="gateway-db")
+        self.queue: asyncio.Queue[tuple[Ctx, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def run_ctx(self, ctx: Ctx) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((ctx, future))
+        await future
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """Run database work on the one database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def loop(self) -> None:
+        limit = self.engine.config.max_batch
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < limit and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self.call(self.engine.process_batch, [c for c, _ in batch])
+            finally:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
+class Upstream:
+    """One persistent, multiplexed ISO 8583 connection to the issuer host."""
+
+    def __init__(self, server: GatewayServer, host: str, port: int) -> None:
+        self.server = server
+        self.host, self.port = host, port
+        self.writer: asyncio.StreamWriter | None = None
+        self.pending: dict[str, asyncio.Future[codec.Message]] = {}
+        self.stans = itertools.cycle(range(1, 1_000_000))
+        self.was_up = False
+        self.connected = asyncio.Event()
+
+    @property
+    def up(self) -> bool:
+        return self.writer is not None and not self.writer.is_closing()
+
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                self._down()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            with contextlib.suppress(OSError):
+                writer.get_extra_info("socket").setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+                )
+            self.writer = writer
+            self.was_up = True
+            self.connected.set()
+            self.server.engine.metrics.upstream_up = 1
+            log.info("upstream %s:%s connected", self.host, self.port)
+            try:
+                while True:
+                    payload = await codec.read_frame(reader, max_len=8192)
+                    try:
+                        reply = codec.decode(payload)
+                    except ValueError:
+                        continue
+                    future = self.pending.pop(reply.get("11", ""), None)
+                    if future is not None and not future.done():
+                        future.set_result(reply)
+            except (asyncio.IncompleteReadError, OSError, codec.FrameTooLong):
+                pass
+            finally:
+                writer.close()
+                self.writer = None
+                self._down()
+
+    def _down(self) -> None:
+        self.connected.clear()
+        self.server.engine.metrics.upstream_up = 0
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("upstream link lost"))
+        self.pending.clear()
+        if self.was_up:
+            self.was_up = False
+            log.warning("upstream %s:%s is down", self.host, self.port)
+            self.server.spawn(
+                self.server.writer.call(
+                    self.server.engine.alert,
+                    "Gateway: upstream host unreachable",
+                    f"The link to the upstream host {self.host}:{self.port} went down at "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')} (node {self.server.engine.node}). "
+                    "Cards off our BIN are declined with 91 and reversals are stored until it "
+                    "is back.",
+                    f"gateway-upstream-down:{self.server.engine.node}:{int(time.time() // 600)}",
+                )
+            )
+
+    async def request(
+        self, message: codec.Message, timeout: float
+    ) -> tuple[str, codec.Message | None]:
+        """Send; (STAN used, reply or None on timeout / lost link)."""
+        stan = f"{next(self.stans):06d}"
+        if not self.up:
+            return stan, None
+        out = dict(message)
+        out["11"] = stan
+        future: asyncio.Future[codec.Message] = asyncio.get_running_loop().create_future()
+        self.pending[stan] = future
+        try:
+            assert self.writer is not None
+            self.writer.write(codec.frame(codec.encode(out)))
+            return stan, await asyncio.wait_for(future, timeout)
+        except (TimeoutError, ConnectionError, OSError, ValueError):
+            return stan, None
+        finally:
+            self.pending.pop(stan, None)
+
+
+class GatewayServer:
+    def __init__(self, engine: Engine, *, background: bool = True) -> None:
+        self.engine = engine
+        self.writer = Writer(engine)
+        self.background = background
+        self.inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.upstream: Upstream | None = None
+        self.servers: list[asyncio.Server] = []
+        self.port = 0
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def start(self, host: str, port: int) -> int:
+        config = self.engine.config
+        self.spawn(self.writer.loop())
+        if config.upstream:
+            up_host, _, up_port = config.upstream.rpartition(":")
+            self.upstream = Upstream(self, up_host or "127.0.0.1", int(up_port))
+            self.engine.upstream_available = lambda: self.upstream is not None and self.upstream.up
+            self.spawn(self.upstream.run())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.upstream.connected.wait(), 2.0)
+        server = await asyncio.start_server(
+            self.handle, host, port, reuse_port=True, reuse_address=True, backlog=1024
+        )
+        self.servers.append(server)
+        self.port = server.sockets[0].getsockname()[1]
+        if self.background:
+            self.spawn(self.housekeeping())
+            if config.metrics_port:
+                metrics = await asyncio.start_server(
+                    self.metrics_http, host, config.metrics_port, reuse_port=True
+                )
+                self.servers.append(metrics)
+        log.info("gateway %s listening on %s:%s", self.engine.node, host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.sleep(0)
+        self.writer.executor.shutdown(wait=True)
+
+    # --- terminals ------------------------------------------------------------------------
+
+    async def _read(self, reader: asyncio.StreamReader) -> bytes:
+        header = await asyncio.wait_for(reader.readexactly(2), IDLE_TIMEOUT)
+        length = int.from_bytes(header, "big")
+        if length == 0 or length > codec.MAX_FRAME:
+            raise codec.FrameTooLong(length)
+        return await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        metrics = self.engine.metrics
+        metrics.connections += 1
+        with contextlib.suppress(OSError):
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pending: set[asyncio.Task[Any]] = set()
+        try:
+            while True:
+                try:
+                    payload = await self._read(reader)
+                except (
+                    asyncio.IncompleteReadError,
+                    codec.FrameTooLong,
+                    TimeoutError,
+                    ConnectionError,
+                ):
+                    break
+                ctx = Ctx(raw=payload)
+                try:
+                    ctx.msg = codec.decode(payload)
+                except Exception:
+                    part = codec.partial(payload)
+                    if not {"t", "11", "41"} <= part.keys():
+                        break  # nothing to answer to: close, as the contract says
+                    ctx.msg, ctx.preset = part, "30"
+                task = asyncio.ensure_future(self.submit(ctx, writer))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+        finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            metrics.connections -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def submit(self, ctx: Ctx, writer: asyncio.StreamWriter) -> None:
+        msg = ctx.msg
+        key = (msg.get("41", ""), msg.get("11", ""))
+        waits = [key]
+        if msg.get("t") == "0400":
+            original = codec.parse_original(msg.get("90", ""))
+            if original is not None:
+                waits.append((key[0], original[1]))
+        for wanted in waits:
+            while wanted in self.inflight:
+                await asyncio.shield(self.inflight[wanted])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inflight[key] = done
+        try:
+            await self.writer.run_ctx(ctx)
+            if ctx.forward is not None:
+                await self.forward(ctx)
+        finally:
+            self.inflight.pop(key, None)
+            done.set_result(None)
+        if ctx.out and not writer.is_closing():
+            writer.write(ctx.out)
+
+    async def forward(self, ctx: Ctx) -> None:
+        assert ctx.forward is not None and self.upstream is not None
+        timeout = self.engine.config.upstream_timeout_ms / 1000
+        ctx.upstream_stan, ctx.upstream_reply = await self.upstream.request(ctx.forward, timeout)
+        ctx.stage = "finish"
+        await self.writer.run_ctx(ctx)
+
+    # --- background -----------------------------------------------------------------------
+
+    async def housekeeping(self) -> None:
+        """Store-and-forward, heartbeat with metrics, decline-rate alerts."""
+        tick = 0
+        while True:
+            await asyncio.sleep(1.0)
+            tick += 1
+            try:
+                await self.forward_stored()
+                if tick % 2 == 0:
+                    await self.writer.call(self.engine.heartbeat)
+                if tick % 10 == 0:
+                    await self.check_decline_rate()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    async def forward_stored(self) -> None:
+        if self.upstream is None:
+            return
+        entries = await self.writer.call(self.engine.saf_pending)
+        if not entries or not self.upstream.up:
+            return
+        timeout = self.engine.config.upstream_timeout_ms / 1000
+        for entry_id, message in entries:
+            _, reply = await self.upstream.request(message, timeout)
+            await self.writer.call(
+                self.engine.saf_result, entry_id, reply.get("39", "96") if reply else None
+            )
+            if reply is None:
+                break
+
+    async def check_decline_rate(self) -> None:
+        total, ratio = self.engine.metrics.decline_ratio()
+        if total >= 20 and ratio > self.engine.config.decline_alert_ratio:
+            await self.writer.call(
+                self.engine.alert,
+                "Gateway: decline rate jumped",
+                f"{ratio:.0%} of the last {total} financial requests on node "
+                f"{self.engine.node} were declined in the last minute.",
+                f"gateway-declines:{self.engine.node}:{int(time.time() // 600)}",
+            )
+
+    async def metrics_http(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            body = self.engine.metrics.exposition(self.engine.node).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+async def serve(config: GatewayConfig, *, ready: Any = None) -> None:
+    """Run the gateway until SIGINT/SIGTERM."""
+    engine = Engine(config)
+    server = GatewayServer(engine)
+    await server.start(config.host, config.port)
+    if ready is not None:
+        ready(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
