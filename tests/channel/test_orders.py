@@ -334,3 +334,19 @@ def test_provider_staff_see_only_their_subtree(db: Session, world: World) -> Non
             service.get_order(session=db, actor=user, order_id=order.id)
         assert getattr(exc.value, "status", None) == 404
     assert {p.id for p in service.list_providers(session=db, actor=px_staff)} == {world.px.id}
+
+
+def test_cross_region_list_is_scoped(db: Session, world: World) -> None:
+    cd_unit, bj_unit, plain = add_units(db, world, 3)
+    cd_unit.provider_id, cd_unit.cross_region = world.cd.id, True
+    cd_unit.install_province, cd_unit.install_city = "北京", "北京"
+    bj_unit.provider_id, bj_unit.cross_region = world.bj.id, True
+    plain.provider_id = world.cd.id
+    db.flush()
+    hq_rows = service.cross_region_units(session=db, actor=make_user(db, "channel_supervisor"))
+    serials = {t.serial for t, _ in hq_rows}
+    assert {cd_unit.serial, bj_unit.serial} <= serials and plain.serial not in serials
+    cd_rows = service.cross_region_units(session=db, actor=staff(db, world, world.cd))
+    assert [(t.serial, p.code if p else None) for t, p in cd_rows] == [
+        (cd_unit.serial, world.cd.code)
+    ]
