@@ -18,6 +18,90 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cardops.core.clock import utcnow
 from cardops.core.db import Base, TimestampMixin
 from cardops.core.errors import InvalidTransition
+from cardops.core.i18n import N_
+from cardops.parties.models import DOC_TYPES
+
+# Document types merchants and activation cases need that the parties list lacks. They are
+# added to the shared list here so that ``parties.service.upload_document`` accepts them.
+# TODO(parties): move these four into parties.models.DOC_TYPES.
+EXTRA_DOC_TYPES: dict[str, str] = {
+    "organisation_code_certificate": N_("Organisation code certificate"),
+    "tax_registration_certificate": N_("Tax registration certificate"),
+    "bank_account_permit": N_("Bank account permit"),
+    "bank_card": N_("Bank card or account proof"),
+}
+for _code, _label in EXTRA_DOC_TYPES.items():
+    DOC_TYPES.setdefault(_code, _label)
+
+# What a merchant may have on file (SPEC §3, seed 001). Anything else is refused.
+MERCHANT_DOC_TYPES: tuple[str, ...] = (
+    "business_licence",
+    "organisation_code_certificate",
+    "tax_registration_certificate",
+    "id_front",
+    "id_back",
+    "bank_account_permit",
+    "bank_card",
+    "signed_form",
+    "photo",
+    "other",
+)
+# Required documents per merchant kind; a tuple lists alternatives (any one of them will do).
+REQUIRED_DOCS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "corporate": (
+        ("business_licence",),
+        ("organisation_code_certificate",),
+        ("tax_registration_certificate",),
+        ("id_front",),
+        ("id_back",),
+        ("bank_account_permit",),
+    ),
+    "individual": (
+        ("business_licence",),
+        ("id_front",),
+        ("id_back",),
+        ("bank_account_permit", "bank_card"),
+    ),
+}
+# What an activation / change / cancellation case may carry, and what it must carry.
+CASE_DOC_TYPES: tuple[str, ...] = (
+    "application_form",
+    "id_front",
+    "id_back",
+    "signed_form",
+    "photo",
+    "other",
+)
+CASE_REQUIRED_DOCS: tuple[tuple[str, ...], ...] = (
+    ("application_form",),
+    ("id_front",),
+    ("id_back",),
+)
+
+MERCHANT_KINDS: dict[str, str] = {
+    "corporate": N_("Corporate merchant"),
+    "individual": N_("Individual merchant"),
+}
+
+
+class MerchantState(enum.StrEnum):
+    DRAFT = "draft"
+    KYC_REVIEW = "kyc_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+_M = MerchantState
+MERCHANT_TRANSITIONS: dict[MerchantState, set[MerchantState]] = {
+    _M.DRAFT: {_M.KYC_REVIEW, _M.CLOSED},
+    _M.KYC_REVIEW: {_M.APPROVED, _M.REJECTED},
+    _M.REJECTED: {_M.DRAFT, _M.KYC_REVIEW, _M.CLOSED},
+    _M.APPROVED: {_M.SUSPENDED, _M.CLOSED},
+    _M.SUSPENDED: {_M.APPROVED, _M.CLOSED},
+    _M.CLOSED: set(),
+}
 
 
 class Merchant(TimestampMixin, Base):
@@ -45,6 +129,18 @@ class Merchant(TimestampMixin, Base):
     kyc_notes: Mapped[str] = mapped_column(Text, default="")
     risk_level: Mapped[str] = mapped_column(String(8), default="normal")  # normal | watch | high
     daily_limit: Mapped[int | None] = mapped_column()  # fen; None = no limit
+
+    def transition(self, target: MerchantState) -> MerchantState:
+        current = MerchantState(self.state)
+        if target not in MERCHANT_TRANSITIONS[current]:
+            raise InvalidTransition(
+                "Merchant {name} is {state_from}; it cannot become {state_to}.",
+                name=self.name,
+                state_from=current.value,
+                state_to=target.value,
+            )
+        self.state = target.value
+        return current
 
 
 class CaseKind(enum.StrEnum):
