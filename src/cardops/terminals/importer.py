@@ -37,7 +37,7 @@ from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.core.clock import utcnow
 from cardops.core.errors import NotFound, ValidationFailed
-from cardops.core.i18n import translate
+from cardops.core.i18n import N_, translate
 from cardops.core.models import next_number
 from cardops.terminals import service
 from cardops.terminals.keys import Sealer
@@ -287,12 +287,12 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
         imei = cells[i_imei] if i_imei >= 0 else ""
         iccid = cells[i_iccid].upper() if i_iccid >= 0 else ""
         if not serial:
-            error(number, "serial", "The serial is missing.")
+            error(number, "serial", N_("The serial is missing."))
         elif not serial_match(serial):
             error(
                 number,
                 "serial",
-                "“{value}” is not a serial: use 6–40 letters, digits or “-”.",
+                N_("“{value}” is not a serial: use 6–40 letters, digits or “-”."),
                 value=serial[:60],
             )
         elif serial in seen_serial:
@@ -300,7 +300,7 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
             error(
                 number,
                 "serial",
-                "Serial {value} appears twice in the file: rows {first} and {second}.",
+                N_("Serial {value} appears twice in the file: rows {first} and {second}."),
                 value=serial,
                 first=first,
                 second=number,
@@ -309,27 +309,32 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
             seen_serial[serial] = number
         mod = models.get(code)
         if not code:
-            error(number, "model", "The model is missing.")
+            error(number, "model", N_("The model is missing."))
         elif mod is None:
             error(
                 number,
                 "model",
-                "Unknown model “{value}” for supplier {supplier}.",
+                N_("Unknown model “{value}” for supplier {supplier}."),
                 value=code[:40],
                 supplier=supplier.name,
             )
         if imei:
             if len(imei) != 15 or not digits_match(imei):
                 error(
-                    number, "imei", "The IMEI {value} must have exactly 15 digits.", value=imei[:40]
+                    number,
+                    "imei",
+                    N_("The IMEI {value} must have exactly 15 digits."),
+                    value=imei[:40],
                 )
             elif not luhn_ok(imei):
-                error(number, "imei", "The IMEI {value} fails its Luhn check digit.", value=imei)
+                error(
+                    number, "imei", N_("The IMEI {value} fails its Luhn check digit."), value=imei
+                )
             elif imei in seen_imei:
                 error(
                     number,
                     "imei",
-                    "IMEI {value} appears twice in the file: rows {first} and {second}.",
+                    N_("IMEI {value} appears twice in the file: rows {first} and {second}."),
                     value=imei,
                     first=seen_imei[imei],
                     second=number,
@@ -343,7 +348,9 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
                 error(
                     number,
                     "iccid",
-                    "The ICCID {value} was stored as a number and lost digits; format the column as text.",
+                    N_(
+                        "The ICCID {value} was stored as a number and lost digits; format the column as text."
+                    ),
                     value=iccid[:40],
                 )
             elif (
@@ -352,16 +359,21 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
                 error(
                     number,
                     "iccid",
-                    "The ICCID {value} must be 19 or 20 digits starting with 89.",
+                    N_("The ICCID {value} must be 19 or 20 digits starting with 89."),
                     value=iccid[:40],
                 )
             elif not luhn_ok(iccid):
-                error(number, "iccid", "The ICCID {value} fails its Luhn check digit.", value=iccid)
+                error(
+                    number,
+                    "iccid",
+                    N_("The ICCID {value} fails its Luhn check digit."),
+                    value=iccid,
+                )
             elif iccid in seen_iccid:
                 error(
                     number,
                     "iccid",
-                    "ICCID {value} appears twice in the file: rows {first} and {second}.",
+                    N_("ICCID {value} appears twice in the file: rows {first} and {second}."),
                     value=iccid,
                     first=seen_iccid[iccid],
                     second=number,
@@ -383,11 +395,13 @@ def parse(session: Session, *, supplier: Supplier, filename: str, data: bytes) -
     if not rows:
         raise ValidationFailed("The file lists no units.", field="file")
     for value in sorted(_existing(session, Terminal.serial, list(seen_serial))):
-        error(seen_serial[value], "serial", "Serial {value} is already registered.", value=value)
+        error(
+            seen_serial[value], "serial", N_("Serial {value} is already registered."), value=value
+        )
     for value in sorted(_existing(session, Terminal.imei, list(seen_imei))):
-        error(seen_imei[value], "imei", "IMEI {value} is already registered.", value=value)
+        error(seen_imei[value], "imei", N_("IMEI {value} is already registered."), value=value)
     for value in sorted(_existing(session, Terminal.iccid, list(seen_iccid))):
-        error(seen_iccid[value], "iccid", "ICCID {value} is already registered.", value=value)
+        error(seen_iccid[value], "iccid", N_("ICCID {value} is already registered."), value=value)
     errors.sort(key=lambda e: (e.row, e.field))
     return Parsed(rows, errors, count, header, sha, filename)
 
