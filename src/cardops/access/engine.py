@@ -38,9 +38,8 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -60,6 +59,7 @@ from cardops.access.models import (
     TimeSchedule,
 )
 from cardops.cards.models import Card, CardState
+from cardops.core import clock
 from cardops.core.clock import as_utc, utcnow
 from cardops.core.config import get_settings
 from cardops.core.db import session_factory
@@ -99,8 +99,7 @@ DOOR_NOT_IN_GROUP = Reason.DOOR_NOT_IN_GROUP.value
 OUTSIDE_SCHEDULE = Reason.OUTSIDE_SCHEDULE.value
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     reason: str
     card_id: int | None = None
@@ -145,6 +144,7 @@ class DecisionEngine:
         self.holidays: dict[int, frozenset[int]] = {}
         self.build_seconds = 0.0
         self.refreshes = 0
+        self._clock: tuple[int, datetime, int] = (0, datetime.min, 0)
 
     # --- staleness ------------------------------------------------------------------------
 
@@ -230,7 +230,7 @@ class DecisionEngine:
                         select(CredentialChange.id, CredentialChange.at, CredentialChange.card_id)
                         .where(CredentialChange.id > self.version)
                         .order_by(CredentialChange.id)
-                    ).tuples()
+                    )
                 )
                 if any(card_id is None for _, _, card_id in rows):
                     self._load_topology(session)
@@ -250,18 +250,18 @@ class DecisionEngine:
         doors: dict[str, tuple[int, bool, bool, int]] = {}
         for door_id, code, kind, active, property_id in session.execute(
             select(Door.id, Door.code, Door.kind, Door.is_active, Door.property_id)
-        ).tuples():
+        ):
             doors[code] = (door_id, kind == DoorKind.CARPARK_GATE.value, bool(active), property_id)
         members: dict[int, set[int]] = {}
         for group_id, door_id in session.execute(
             select(AccessGroupDoor.group_id, AccessGroupDoor.door_id)
-        ).tuples():
+        ):
             members.setdefault(group_id, set()).add(door_id)
         periods: dict[int, list[list[tuple[int, int]]]] = {}
         modes: dict[int, str] = {}
         for schedule_id, mode in session.execute(
             select(TimeSchedule.id, TimeSchedule.holiday_mode)
-        ).tuples():
+        ):
             modes[schedule_id] = mode
             periods[schedule_id] = [[] for _ in range(8)]
         for schedule_id, weekday, start, end in session.execute(
@@ -271,11 +271,11 @@ class DecisionEngine:
                 SchedulePeriod.start_minute,
                 SchedulePeriod.end_minute,
             )
-        ).tuples():
+        ):
             if schedule_id in periods and 0 <= weekday <= 7:
                 periods[schedule_id][weekday].append((start, end))
         holidays: dict[int, set[int]] = {}
-        for property_id, day in session.execute(select(Holiday.property_id, Holiday.day)).tuples():
+        for property_id, day in session.execute(select(Holiday.property_id, Holiday.day)):
             holidays.setdefault(property_id, set()).add(day.toordinal())
         self.doors = doors
         self.group_doors = {g: frozenset(d) for g, d in members.items()}
@@ -318,10 +318,10 @@ class DecisionEngine:
             gstmt = gstmt.where(CardGrant.card_id.in_(ids))
             pstmt = pstmt.where(permit_model.card_id.in_(ids))
             cstmt = cstmt.where(Card.id.in_(ids))
-        for card_id, group_id, schedule_id in session.execute(gstmt).tuples():
+        for card_id, group_id, schedule_id in session.execute(gstmt):
             grants.setdefault(card_id, []).append((group_id, schedule_id or 0))
         parking: dict[int, list[tuple[int, int, int]]] = {}
-        for card_id, valid_from, valid_until, property_id in session.execute(pstmt).tuples():
+        for card_id, valid_from, valid_until, property_id in session.execute(pstmt):
             parking.setdefault(card_id, []).append(
                 (_ordinal(valid_from), _ordinal(valid_until), property_id)
             )
@@ -329,7 +329,7 @@ class DecisionEngine:
         found: set[int] = set()
         for cid, number, uid, facility, wnumber, state, vfrom, vuntil, prop in session.execute(
             cstmt
-        ).tuples():
+        ):
             found.add(cid)
             card_grants = tuple(sorted(grants.get(cid, ())))
             card_grants = interned.setdefault(card_grants, card_grants)
@@ -430,8 +430,11 @@ class DecisionEngine:
         deny = rec[DENY]
         if deny is not None:
             return Decision(False, deny, card_id, door_id)
-        moment = (at if at is not None else utcnow()).astimezone(self.tz)
-        today = moment.toordinal()
+        if at is not None:
+            moment = at.astimezone(self.tz)
+            today = moment.toordinal()
+        else:
+            moment, today = self._now()
         if rec[VALID_FROM] and today < rec[VALID_FROM]:
             return Decision(False, NOT_YET_VALID, card_id, door_id)
         if rec[VALID_UNTIL] and today > rec[VALID_UNTIL]:
@@ -457,6 +460,18 @@ class DecisionEngine:
         return Decision(
             False, OUTSIDE_SCHEDULE if in_group else DOOR_NOT_IN_GROUP, card_id, door_id
         )
+
+    def _now(self) -> tuple[datetime, int]:
+        """Local time now and its date ordinal, computed once per second."""
+        if clock._frozen is not None:  # tests may freeze the clock
+            moment = clock._frozen.astimezone(self.tz)
+            return moment, moment.toordinal()
+        second = int(time.time())
+        cached = self._clock
+        if cached[0] != second:
+            moment = datetime.fromtimestamp(second, self.tz)
+            cached = self._clock = (second, moment, moment.toordinal())
+        return cached[1], cached[2]
 
     def _in_schedule(
         self, schedule_id: int, property_id: int, moment: datetime, today: int

@@ -738,7 +738,7 @@ def grant_rows(
         .outerjoin(TimeSchedule, CardGrant.schedule_id == TimeSchedule.id)
         .where(CardGrant.card_id == card.id)
         .order_by(AccessGroup.code)
-    ).tuples()
+    )
     return list(rows)
 
 
@@ -1055,7 +1055,7 @@ def _credentials_for(
         stmt = stmt.where(Card.state == CardState.ACTIVE.value)
     cards: dict[int, Card] = {}
     door_maps: dict[int, dict[str, str | None]] = {}
-    for card, schedule_id, door_id in session.execute(stmt).tuples():
+    for card, schedule_id, door_id in session.execute(stmt):
         cards[card.id] = card
         door_map = door_maps.setdefault(card.id, {})
         door = doors[door_id]
@@ -1082,7 +1082,7 @@ def _credentials_for(
             pstmt = pstmt.where(Card.id.in_(list(card_ids) or [-1]))
         else:
             pstmt = pstmt.where(Card.state == CardState.ACTIVE.value)
-        for card, permit in session.execute(pstmt).tuples():
+        for card, permit in session.execute(pstmt):
             cards[card.id] = card
             parking[card.id] = permit
             door_map = door_maps.setdefault(card.id, {})
@@ -1145,7 +1145,7 @@ def pull_credentials(
             )
             .where(CredentialChange.id > base)
             .order_by(CredentialChange.id)
-        ).tuples()
+        )
     )
     version = safe_version([(r[0], r[1]) for r in rows], base, now)
     mine = [r for r in rows if r[0] <= version and r[4] == controller.property_id]
@@ -1495,7 +1495,7 @@ def list_door_codes(*, session: Session, actor: User, limit: int = 500) -> list[
         .join(Door, DoorCode.door_id == Door.id)
         .order_by(DoorCode.valid_from.desc(), Door.code)
         .limit(max(1, min(limit, 5000)))
-    ).tuples()
+    )
     return [
         DoorCodeRow(
             id=code.id,
