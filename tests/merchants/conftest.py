@@ -15,7 +15,8 @@ from cardops.auth.models import User
 from cardops.channel.models import Provider, Region
 from cardops.merchants import service
 from cardops.merchants.models import ActivationCase, Merchant
-from cardops.terminals.models import Supplier, Terminal, TerminalModel
+from cardops.terminals.models import Supplier
+from cardops.terminals.service import Terminal, TerminalModel, location_for
 from tests.factories import make_user
 
 _seq = itertools.count(1)
@@ -73,7 +74,7 @@ class World:
         """A fresh unit at a provider (Chengdu by default)."""
         provider = provider or self.cd
         n = next(_seq)
-        location = service._location_for(self.db, "provider", provider.id, provider.name)
+        location = location_for(self.db, "provider", provider.id, provider.name)
         unit = Terminal(
             serial=f"MT{n:08d}",
             model_id=self.model.id,

@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session
 from cardops.audit.service import record, snapshot
 from cardops.auth.models import User
 from cardops.auth.service import has_permission, require
-from cardops.channel.models import Provider, ProviderUser, Region
+from cardops.channel.models import Provider, Region
+from cardops.channel.service import is_outside_region, region_for_province, visible_provider_ids
 from cardops.core.clock import as_utc, local, utcnow
 from cardops.core.config import get_settings
 from cardops.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -67,7 +68,8 @@ from cardops.merchants.permissions import (
 )
 from cardops.parties import service as parties
 from cardops.parties.models import DOC_TYPES, Document, Person
-from cardops.terminals.models import Location, Terminal, TerminalMovement, TerminalState
+from cardops.terminals import service as terminals
+from cardops.terminals.models import Location, Terminal, TerminalState
 
 MAX_PAGE = 200
 WORKING_DAYS_TARGET = 2
@@ -223,69 +225,11 @@ def add_working_days(start: datetime, days: int) -> datetime:
     return moment.astimezone(UTC)
 
 
-# --- channel and terminals (private equivalents until those services land) ----------------
-
-
-def region_for_province(session: Session, province: str) -> Region | None:
-    """The region whose province list holds ``province`` (None when no region covers it)."""
-    name = _normalise_place(province)
-    for region in session.execute(select(Region).order_by(Region.code)).scalars():
-        if name in {_normalise_place(p) for p in region.provinces or []}:
-            return region
-    return None
-
-
-def _normalise_place(value: str | None) -> str:
-    text = _one_line(value)
-    for suffix in ("维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市"):
-        if text.endswith(suffix) and len(text) > len(suffix):
-            return text[: -len(suffix)]
-    return text
-
-
-def is_outside_region(session: Session, provider: Provider, province: str, city: str) -> bool:
-    """Whether an install place lies outside the area a provider may sell in (窜货).
-
-    A provider with cities listed sells only in those cities; one with provinces only, in those
-    provinces; one with neither inherits its parent's area (HQ sells everywhere)."""
-    current: Provider | None = provider
-    while current is not None:
-        cities = {_normalise_place(c) for c in current.cities or []}
-        provinces = {_normalise_place(p) for p in current.provinces or []}
-        if cities:
-            return _normalise_place(city) not in cities
-        if provinces:
-            return _normalise_place(province) not in provinces
-        current = session.get(Provider, current.parent_id) if current.parent_id else None
-    return False
-
-
-def visible_provider_ids(session: Session, user: User) -> set[int] | None:
-    """The providers a user may see: None = all (HQ staff); a provider's staff see their
-    provider and its subtree."""
-    link = session.get(ProviderUser, user.id)
-    if link is None:
-        return None
-    seen = {link.provider_id}
-    frontier = [link.provider_id]
-    while frontier:
-        children = session.execute(
-            select(Provider.id).where(Provider.parent_id.in_(frontier))
-        ).scalars()
-        frontier = [c for c in children if c not in seen]
-        seen.update(frontier)
-    return seen
+# --- channel and terminals ----------------------------------------------------------------
 
 
 def _location_for(session: Session, kind: str, ref_id: int, name: str) -> Location:
-    location = session.execute(
-        select(Location).where(Location.kind == kind, Location.ref_id == ref_id)
-    ).scalar_one_or_none()
-    if location is None:
-        location = Location(kind=kind, ref_id=ref_id, name=name[:128])
-        session.add(location)
-        session.flush()
-    return location
+    return terminals.location_for(session, kind, ref_id, name)
 
 
 def _move(
@@ -299,32 +243,8 @@ def _move(
     document: str,
     note: str = "",
 ) -> None:
-    before_location = terminal.location_id
-    before = terminal.transition(target)
-    terminal.location_id = location.id
-    session.add(
-        TerminalMovement(
-            terminal_id=terminal.id,
-            at=utcnow(),
-            kind=kind,
-            from_location_id=before_location,
-            to_location_id=location.id,
-            from_state=before.value,
-            to_state=target.value,
-            document=document,
-            actor_id=actor.id,
-            note=note[:500],
-        )
-    )
-    session.flush()
-    record(
-        session,
-        actor,
-        f"terminal.{kind}",
-        terminal,
-        before={"state": before.value, "location_id": before_location},
-        after={"state": target.value, "location_id": location.id},
-        document=document,
+    terminals.move(
+        session, actor, terminal, target, location, kind=kind, document=document, note=note
     )
 
 
@@ -1422,7 +1342,7 @@ def _cross_region(session: Session, case: ActivationCase, terminal: Terminal) ->
     provider = session.get(Provider, terminal.provider_id) if terminal.provider_id else None
     if provider is None:
         return False
-    return is_outside_region(session, provider, case.install_province, case.install_city)
+    return is_outside_region(provider, case.install_province, case.install_city)
 
 
 def _bind_activation(
