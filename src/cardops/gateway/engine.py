@@ -305,6 +305,21 @@ class Engine:
         self.actor_id = user.id
         return user
 
+    def reserve_rrns(self, count: int) -> None:
+        """Make sure ``count`` RRNs are left in this process's block (a new block is taken
+        in its own short transaction, never inside a batch)."""
+        if self.rrn_next + count < 1_000_000:
+            return
+        with self.sessions() as session:
+            row = session.get(Counter, "gateway_rrn_block", with_for_update=True)
+            if row is None:
+                row = Counter(name="gateway_rrn_block", value=0)
+                session.add(row)
+            row.value += 1
+            self.rrn_block = row.value
+            session.commit()
+        self.rrn_next = 0
+
     def next_rrn(self) -> str:
         if self.rrn_next >= 1_000_000:
             with self.sessions() as session:
@@ -404,6 +419,7 @@ class Engine:
         if items:
             self.metrics.journal_lag = max(0.0, started - min(c.received for c in items))
         try:
+            self.reserve_rrns(2 * len(items) + 2)
             self._run(items)
         except IntegrityError:
             # another gateway process journaled one of these keys first: one by one
@@ -860,7 +876,8 @@ class Engine:
 
     def approve(self, ctx: Ctx, *, auth: bool = True) -> None:
         ctx.rc = "00"
-        ctx.response["37"] = self.next_rrn()
+        if "37" not in ctx.response:
+            ctx.response["37"] = self.next_rrn()
         if auth:
             ctx.response["38"] = f"{secrets.randbelow(10**6):06d}"
         self._count_approved(ctx)
@@ -1110,6 +1127,8 @@ class Engine:
             for k in ("t", "2", "3", "4", "7", "12", "13", "14", "22", "25", "38", "41", "42", "49")
             if k in msg
         }
+        ctx.response["37"] = self.next_rrn()
+        out["37"] = ctx.response["37"]
         if ctx.original is not None:
             out["37"] = ctx.original.rrn or ""
             if ctx.original.upstream_stan:

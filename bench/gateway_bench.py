@@ -1,0 +1,231 @@
+"""Gateway throughput: approved purchases over 50 terminal connections, on-us and via the
+issuer simulator, against a bare pyiso8583 decode+encode echo server measured in the same run.
+
+    python bench/gateway_bench.py [--database sqlite|postgres] [--seconds 10] [--connections 50]
+
+Every process (gateway, simulator, load generator) runs on this machine. Prints a Markdown
+table row per scenario; the figures go into docs/benchmarks-gateway.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def echo_server(port: int) -> None:
+    """A bare pyiso8583 server: decode, set 39 = 00, encode, send back. The ceiling."""
+    import iso8583
+    from iso8583.specs import default_ascii
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                length = int.from_bytes(await reader.readexactly(2), "big")
+                doc, _ = iso8583.decode(await reader.readexactly(length), default_ascii)
+                doc["t"] = "0210"
+                doc["39"] = "00"
+                raw, _ = iso8583.encode(doc, default_ascii)
+                writer.write(len(raw).to_bytes(2, "big") + bytes(raw))
+        except (asyncio.IncompleteReadError, OSError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def make_database(kind: str, tmp: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", None
+    from sqlalchemy import create_engine, make_url, text
+
+    base = os.environ.get(
+        "CARDOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    name = f"cardops_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    base = os.environ.get(
+        "CARDOPS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def seed(env: dict[str, str], lab: Path, terminals: int, cards: int) -> None:
+    code = (
+        "from cardops.core.db import get_engine, unit_of_work\n"
+        "from cardops.core.migrate import bootstrap\n"
+        "from cardops.core.registry import load_models\n"
+        "import cardops.gateway.models\n"
+        "from cardops.auth.service import system_user\n"
+        "from cardops.gateway import lab\n"
+        "from pathlib import Path\n"
+        "bootstrap(get_engine())\n"
+        "with unit_of_work() as s:\n"
+        f"    data = lab.seed(s, system_user(s), terminals={terminals}, cards={cards},"
+        " balance=2_000_000)\n"
+        f"lab.write_lab(Path({str(lab)!r}), data)\n"
+    )
+    subprocess.run([PY, "-c", code], env=env, check=True, cwd=ROOT)
+
+
+def loadgen(env: dict[str, str], port: int, lab: Path, route: str, seconds: float, n: int) -> dict:
+    code = (
+        "import asyncio, json, sys\n"
+        "from cardops.gateway.loadgen import run_load, load_lab\n"
+        f"data = load_lab(__import__('pathlib').Path({str(lab)!r}))\n"
+        f"cards = [c for c in data['cards'] if c['route'] == {route!r} and c['balance'] > 0]\n"
+        f"echo = {route == 'echo'}\n"
+        "if echo: cards = [c for c in data['cards'] if c['route'] == 'on-us']\n"
+        f"r = asyncio.run(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"
+        f" cards=cards, connections={n}, seconds={seconds}, echo=echo))\n"
+        "print(json.dumps(r.summary()))\n"
+    )
+    done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed on {route}: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(route, result, flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--only", default="echo,on-us,upstream")
+    parser.add_argument("--echo-server", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        echo_server(args.echo_server)
+        return
+    wanted = args.only.split(",")
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        url, pg_name = make_database(args.database, tmp)
+        env = dict(os.environ)
+        env.update(
+            CARDOPS_DATABASE_URL=url,
+            CARDOPS_VAR_DIR=str(tmp),
+            CARDOPS_SECRET_KEY="bench-secret",
+            CARDOPS_MASTER_KEY="11" * 32,
+            PYTHONPATH=str(ROOT / "src"),
+        )
+        lab = tmp / "lab.json"
+        procs: list[subprocess.Popen[bytes]] = []
+        rows = []
+        try:
+            seed(env, lab, args.connections, args.connections)
+            if "echo" in wanted:
+                port = free_port()
+                procs.append(subprocess.Popen([PY, __file__, "--echo-server", str(port)], env=env))
+                wait_port(port)
+                rows.append(
+                    (
+                        "bare pyiso8583 echo",
+                        loadgen(env, port, lab, "echo", args.seconds, args.connections),
+                    )
+                )
+                procs.pop().terminate()
+            sim_port, gw_port = free_port(), free_port()
+            procs.append(
+                subprocess.Popen(
+                    [PY, "-m", "cardops.gateway.cli", "issuer-sim", "--port", str(sim_port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            wait_port(sim_port)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        PY,
+                        "-m",
+                        "cardops.gateway.cli",
+                        "--port",
+                        str(gw_port),
+                        "--upstream",
+                        f"127.0.0.1:{sim_port}",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_port(gw_port)
+            for route in ("on-us", "upstream"):
+                if route in wanted:
+                    rows.append(
+                        (
+                            f"gateway {route}",
+                            loadgen(env, gw_port, lab, route, args.seconds, args.connections),
+                        )
+                    )
+        finally:
+            for proc in procs:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            if pg_name:
+                drop_database(pg_name)
+    ceiling = next((r["approved_per_second"] for n, r in rows if n.startswith("bare")), 0)
+    print(f"\n{args.database}, {args.connections} connections, {args.seconds:g} s each\n")
+    print("| scenario | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling | codes |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        share = f"{r['approved_per_second'] / ceiling:.0%}" if ceiling else "-"
+        print(
+            f"| {name} | {r['approved_per_second']} | {r['p50_ms']} | {r['p95_ms']} |"
+            f" {r['p99_ms']} | {share} | {r['codes']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

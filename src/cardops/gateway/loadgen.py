@@ -1,0 +1,121 @@
+"""``cardops loadgen``: N terminal connections, each signing on and then sending purchases
+with a PIN block and a MAC one after another; prints throughput and latency percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cardops.gateway.terminal import AsyncTerminal, TerminalSession
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    seconds: float = 0.0
+    codes: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    @property
+    def approved_per_second(self) -> float:
+        return self.codes.get("00", 0) / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.sent,
+            "seconds": round(self.seconds, 2),
+            "per_second": round(self.per_second, 1),
+            "approved_per_second": round(self.approved_per_second, 1),
+            "p50_ms": round(self.percentile(50) * 1000, 2),
+            "p95_ms": round(self.percentile(95) * 1000, 2),
+            "p99_ms": round(self.percentile(99) * 1000, 2),
+            "codes": dict(self.codes),
+            "errors": self.errors,
+        }
+
+
+async def run_load(
+    *,
+    host: str,
+    port: int,
+    terminals: list[dict[str, str]],
+    cards: list[dict[str, Any]],
+    connections: int = 50,
+    seconds: float = 10.0,
+    amount: int = 1,
+    warmup: float = 1.0,
+    echo: bool = False,
+) -> LoadResult:
+    """Closed loop: each connection has one request in flight at a time."""
+    if not terminals or not cards:
+        raise ValueError("give at least one terminal and one card")
+    result = LoadResult()
+    sessions: dict[str, TerminalSession] = {}
+    clients: list[tuple[AsyncTerminal, int]] = []
+    for i in range(connections):
+        spec = terminals[i % len(terminals)]
+        first = spec["tid"] not in sessions
+        session = sessions.setdefault(
+            spec["tid"], TerminalSession(spec["tid"], spec["mid"], bytes.fromhex(spec["tmk"]))
+        )
+        client = AsyncTerminal(session)
+        await client.connect(host, port)
+        if first and echo:
+            session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
+        elif first:
+            session.stans = itertools.count(int(time.time()) % 500_000)
+            response = await client.sign_on()
+            if response.get("39") != "00":
+                raise RuntimeError(f"terminal {spec['tid']} did not sign on: {response.get('39')}")
+        clients.append((client, i))
+    stop_at = time.perf_counter() + warmup + seconds
+    measure_from = time.perf_counter() + warmup
+
+    async def drive(client: AsyncTerminal, index: int) -> None:
+        card_cycle = itertools.cycle(cards[index % len(cards) :] + cards[: index % len(cards)])
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                return
+            card = next(card_cycle)
+            request = client.session.purchase(
+                card["pan"], amount, pin=card.get("pin"), expiry=card.get("expiry")
+            )
+            started = time.perf_counter()
+            try:
+                response = await client.call(request, timeout=10)
+            except (TimeoutError, ConnectionError, OSError):
+                if started >= measure_from:
+                    result.errors += 1
+                continue
+            if started >= measure_from:
+                result.latencies.append(time.perf_counter() - started)
+                result.codes[response.get("39", "??")] += 1
+                result.sent += 1
+
+    await asyncio.gather(*(drive(c, i) for c, i in clients))
+    result.seconds = max(0.001, time.perf_counter() - measure_from)
+    for client, _ in clients:
+        await client.close()
+    return result
+
+
+def load_lab(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
