@@ -60,13 +60,13 @@ def issuer_sim(
     drop_rate: float = typer.Option(0.0, "--drop-rate", help="Share of requests left unanswered."),
 ) -> None:
     """The upstream issuer host: test cards with PINs, balances, expiry and stop states."""
-    from cardops.gateway.simulator import IssuerSim, test_cards
+    from cardops.gateway.simulator import IssuerSim, sim_cards
 
     async def main() -> None:
         sim = IssuerSim(slow_ms=slow, drop_rate=drop_rate)
         server = await sim.start(host, port)
         out.print(f"issuer simulator: [bold]{host}:{port}[/bold], {len(sim.cards)} cards")
-        for card in test_cards()[:6]:
+        for card in sim_cards()[:6]:
             out.print(f"  {card.pan} PIN {card.pin} exp {card.expiry} {card.state} {card.balance}")
         async with server:
             await server.serve_forever()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cardops.auth.models import User
 from cardops.gateway import crypto, service
-from cardops.gateway.simulator import test_cards
+from cardops.gateway.simulator import sim_cards
 
 LAB_PIN = "147258"
 
@@ -115,7 +115,7 @@ def seed(
         lab_cards.append(
             {"pan": pan, "expiry": expiry, "pin": LAB_PIN, "balance": balance, "route": "on-us"}
         )
-    for sim in test_cards()[:6] + test_cards()[6:56]:
+    for sim in sim_cards()[:6] + sim_cards()[6:56]:
         lab_cards.append(
             {
                 "pan": sim.pan,

@@ -34,7 +34,7 @@ def _pan(n: int) -> str:
     return body + crypto.luhn_digit(body)
 
 
-def test_cards() -> list[SimCard]:
+def sim_cards() -> list[SimCard]:
     """The simulator's cards; the same every time (the lab file lists them)."""
     cards = [
         SimCard(_pan(1), "123456", 10_000_000, "3012"),
@@ -71,7 +71,7 @@ class IssuerSim:
 
     def __post_init__(self) -> None:
         if not self.cards:
-            self.cards = {c.pan: c for c in test_cards()}
+            self.cards = {c.pan: c for c in sim_cards()}
 
     def answer(self, msg: codec.Message) -> codec.Message:
         mti = msg.get("t", "")
