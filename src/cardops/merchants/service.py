@@ -299,9 +299,9 @@ def search_merchants(
     if visible is not None:
         stmt = stmt.where(Merchant.provider_id.in_(visible))
     if state:
-        stmt = stmt.where(Merchant.state == state[:16])
+        stmt = stmt.where(Merchant.state == _one_line(state)[:16])
     if kind:
-        stmt = stmt.where(Merchant.kind == kind[:12])
+        stmt = stmt.where(Merchant.kind == _one_line(kind)[:12])
     text = _one_line(q)[:100]
     if text:
         stmt = stmt.where(
@@ -781,7 +781,7 @@ def get_case(*, session: Session, case_id: int, actor: User | None = None) -> Ac
 
 def find_case(session: Session, number: str) -> ActivationCase | None:
     return session.execute(
-        select(ActivationCase).where(ActivationCase.number == number[:32])
+        select(ActivationCase).where(ActivationCase.number == _one_line(number)[:32])
     ).scalar_one_or_none()
 
 
@@ -1598,11 +1598,11 @@ def list_cases(
     if visible is not None:
         stmt = stmt.where(ActivationCase.provider_id.in_(visible))
     if state:
-        stmt = stmt.where(ActivationCase.state == state[:16])
+        stmt = stmt.where(ActivationCase.state == _one_line(state)[:16])
     if kind:
-        stmt = stmt.where(ActivationCase.kind == kind[:16])
+        stmt = stmt.where(ActivationCase.kind == _one_line(kind)[:16])
     if region:
-        stmt = stmt.where(ActivationCase.region_code == region[:16])
+        stmt = stmt.where(ActivationCase.region_code == _one_line(region)[:16])
     if merchant_id is not None:
         stmt = stmt.where(ActivationCase.merchant_id == merchant_id)
     if mine:
