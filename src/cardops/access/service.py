@@ -1147,7 +1147,11 @@ def pull_credentials(
             .order_by(CredentialChange.id)
         )
     )
-    version = safe_version([(r[0], r[1]) for r in rows], base, now)
+    pairs = [(r[0], r[1]) for r in rows]
+    if full:  # nothing to compare before the first row: start from it
+        version = safe_version(pairs[1:], pairs[0][0], now) if pairs else latest
+    else:
+        version = safe_version(pairs, base, now)
     mine = [r for r in rows if r[0] <= version and r[4] == controller.property_id]
     if not full:
         full = any(r[2] is None and (r[3] is None or r[3] in doors) for r in mine)
