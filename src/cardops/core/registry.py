@@ -27,6 +27,7 @@ DOMAINS: tuple[str, ...] = (
     "terminals",
     "channel",
     "merchants",
+    "gateway",
 )
 
 
