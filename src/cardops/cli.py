@@ -52,8 +52,13 @@ def serve(
     ),
     port: int = typer.Option(None, help="Port (default CARDOPS_PORT or 8000)."),
     reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+    with_gateway: bool = typer.Option(
+        False, "--with-gateway", help="Also run the ISO 8583 gateway (cardops gateway) beside it."
+    ),
 ) -> None:
-    """Serve the web console and the REST API."""
+    """Serve the web console and the REST API (and, with --with-gateway, the ISO 8583 gateway)."""
+    import subprocess
+
     import uvicorn
 
     from cardops.core.config import get_settings
@@ -61,9 +66,21 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    gateway: subprocess.Popen[bytes] | None = None
+    if with_gateway:
+        gateway = subprocess.Popen([sys.executable, "-m", "cardops.cli", "gateway"])
+        out.print("ISO 8583 gateway: tcp://127.0.0.1:8583 (CARDOPS_GATEWAY_HOST/PORT)")
     out.print(f"cardops console:  [bold]http://{host}:{port}/[/bold]")
     out.print(f"API docs:         http://{host}:{port}/docs")
-    uvicorn.run("cardops.web.app:serve_app", factory=True, host=host, port=port, reload=reload)
+    try:
+        uvicorn.run("cardops.web.app:serve_app", factory=True, host=host, port=port, reload=reload)
+    finally:
+        if gateway is not None:
+            gateway.terminate()
+            try:
+                gateway.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
 
 
 def _safe_url(url: str) -> str:
@@ -76,6 +93,8 @@ def _safe_url(url: str) -> str:
 def _register_domains() -> None:
     for module in domain_modules("cli"):
         app.add_typer(module.app, name=module.NAME)
+        for name, sub_app in getattr(module, "TOP_LEVEL", {}).items():
+            app.add_typer(sub_app, name=name)
 
 
 _register_domains()

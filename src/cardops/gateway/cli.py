@@ -138,3 +138,6 @@ loadgen_app.callback()(loadgen)
 
 if __name__ == "__main__":
     app()
+
+# Also registered at the top level: `cardops issuer-sim`, `cardops loadgen` (issue 5 names them so).
+TOP_LEVEL = {"issuer-sim": sim_app, "loadgen": loadgen_app}
