@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install lock serve bench bench-audit bench-gateway clean test-postgres
+.PHONY: run test lint format install lock serve bench bench-audit bench-access bench-gateway clean test-postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,15 @@ format: $(STAMP)
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cardops' > requirements.lock
 
-bench: bench-audit bench-gateway
+bench: bench-audit bench-access bench-gateway
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_chain.py
 	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/audit_chain.py --n 1000
+
+bench-access: $(STAMP)
+	$(BIN)/python bench/access_decisions.py
+	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/access_decisions.py --cards 200000
 
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py
