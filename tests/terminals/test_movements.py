@@ -80,3 +80,34 @@ def test_find_by_any_code_and_prefix(db: Session) -> None:
     assert service.find(db, "T1234567") == [terminal]
     assert terminal in service.find(db, "FINDME-")
     assert service.get_by_serial(db, "FINDME-0001") is terminal
+
+
+def test_stock_counts_follow_every_move_and_recount_finds_no_drift(db: Session) -> None:
+    from cardops.terminals.importer import import_file, sample_csv
+
+    actor = system_user(db)
+    maker = supplier(db)
+    mod = model(db, maker)
+    import_file(
+        session=db,
+        actor=actor,
+        supplier=maker,
+        filename="c.csv",
+        data=sample_csv(4, model=mod.code, prefix="CNT", start=900_000),
+    )
+    home = service.warehouse(db)
+
+    def counts() -> dict[str, int]:
+        return {
+            r.state: r.count
+            for r in service.stock_summary(db, location_id=home.id, model_id=mod.id)
+        }
+
+    assert counts() == {"received": 4}
+    service.quality_check(
+        session=db, actor=actor, batch_id=None, serials=["CNT00900000", "CNT00900001"]
+    )
+    assert counts() == {"received": 2, "in_stock": 2}
+    service.allocate_serials(db, actor, ["CNT00900000"], "PO-9")
+    assert counts() == {"received": 2, "in_stock": 1, "allocated": 1}
+    assert service.recount(db) == 0

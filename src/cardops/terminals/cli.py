@@ -59,6 +59,17 @@ def import_serials(
         print(f"imported {count} units as batch {number} in {seconds:.1f} s")
 
 
+@app.command("recount")
+def recount() -> None:
+    """Rebuild the stock counts (location × model × state) from the units."""
+    from cardops.core.db import unit_of_work
+    from cardops.terminals.service import recount as rebuild
+
+    with unit_of_work() as session:
+        wrong = rebuild(session)
+    print(f"stock counts rebuilt: {wrong} buckets were off" if wrong else "stock counts are right")
+
+
 @keys_app.command("export-tmk")
 def export_tmk(
     user: str = typer.Option(..., "--user", help="Your user name (a key custodian)."),

@@ -238,3 +238,16 @@ class MaintenanceRecord(Base):
     result: Mapped[str] = mapped_column(String(16), default="ok")
     notes: Mapped[str] = mapped_column(Text, default="")
     approval_request_id: Mapped[int | None] = mapped_column(ForeignKey("approval_requests.id"))
+
+
+class StockCount(Base):
+    """Units per location × model × state, kept up to date by ``terminals.service`` (every
+    move and every import) so that the stock page never counts a million rows.
+    ``cardops terminals recount`` rebuilds it from the units."""
+
+    __tablename__ = "terminal_stock_counts"
+
+    location_id: Mapped[int] = mapped_column(ForeignKey("stock_locations.id"), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("terminal_models.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(24), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

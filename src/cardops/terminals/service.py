@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from cardops.approvals import service as approvals
@@ -32,6 +32,7 @@ from cardops.terminals.models import (
     Location,
     MaintenanceRecord,
     PurchaseRequest,
+    StockCount,
     Supplier,
     SupplierKind,
     Terminal,
@@ -115,6 +116,52 @@ def list_locations(session: Session) -> list[Location]:
     return list(session.execute(select(Location).order_by(Location.kind, Location.name)).scalars())
 
 
+# --- stock counts ---------------------------------------------------------------------------
+
+
+def bump_counts(session: Session, deltas: dict[tuple[int, int, str], int]) -> None:
+    """Add ``deltas`` to the stock counts {(location_id, model_id, state): +/-n} (one upsert;
+    keys sorted so that concurrent transactions lock the rows in the same order)."""
+    rows = [
+        {"location_id": loc, "model_id": mod, "state": st, "count": n}
+        for (loc, mod, st), n in sorted(deltas.items())
+        if n
+    ]
+    if not rows:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt: Any = (postgresql.insert if postgres else sqlite.insert)(StockCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["location_id", "model_id", "state"],
+        set_={"count": StockCount.count + stmt.excluded.count},
+    )
+    session.flush()
+    session.connection().execute(stmt, rows)
+
+
+def recount(session: Session) -> int:
+    """Rebuild the stock counts from the units; returns how many buckets were wrong."""
+    actual = {
+        (loc, mod, st): int(n)
+        for loc, mod, st, n in session.execute(
+            select(Terminal.location_id, Terminal.model_id, Terminal.state, func.count()).group_by(
+                Terminal.location_id, Terminal.model_id, Terminal.state
+            )
+        )
+    }
+    kept = {
+        (c.location_id, c.model_id, c.state): c.count
+        for c in session.execute(select(StockCount)).scalars()
+    }
+    wrong = sum(1 for key in set(actual) | set(kept) if actual.get(key, 0) != kept.get(key, 0))
+    if wrong:
+        session.execute(delete(StockCount))
+        bump_counts(session, actual)
+    return wrong
+
+
 # --- the movement ---------------------------------------------------------------------------
 
 
@@ -177,6 +224,14 @@ def move(
     )
     session.add(movement)
     session.flush()
+    if (before_state, before_location) != (terminal.state, terminal.location_id):
+        bump_counts(
+            session,
+            {
+                (before_location, terminal.model_id, before_state): -1,
+                (terminal.location_id, terminal.model_id, terminal.state): 1,
+            },
+        )
     record(
         session,
         actor,
@@ -213,32 +268,27 @@ def get_by_serial(session: Session, serial: str) -> Terminal:
     return found
 
 
+def _prefix_range(text: str) -> tuple[str, str]:
+    """[low, high) bounds of the strings starting with ``text`` (uses the serial index)."""
+    return text, text[:-1] + chr(ord(text[-1]) + 1)
+
+
 def find(session: Session, q: str, *, limit: int = 50) -> list[Terminal]:
-    """Units whose serial, IMEI, ICCID or TID is exactly ``q``, else whose serial starts with it."""
+    """Units whose serial, IMEI, ICCID or TID is exactly ``q``, else whose serial starts with it.
+
+    Each code is looked up on its own unique index (an OR across four columns would scan)."""
     text = (q or "").strip()[:40]
     if not text:
         return []
-    exact = list(
-        session.execute(
-            select(Terminal)
-            .where(
-                or_(
-                    Terminal.serial == text,
-                    Terminal.imei == text,
-                    Terminal.iccid == text,
-                    Terminal.tid == text,
-                )
-            )
-            .limit(limit)
-        ).scalars()
-    )
-    if exact:
-        return exact
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    for column in (Terminal.serial, Terminal.imei, Terminal.iccid, Terminal.tid):
+        exact = session.execute(select(Terminal).where(column == text)).scalar_one_or_none()
+        if exact is not None:
+            return [exact]
+    low, high = _prefix_range(text)
     return list(
         session.execute(
             select(Terminal)
-            .where(Terminal.serial.like(f"{escaped}%", escape="\\"))
+            .where(Terminal.serial >= low, Terminal.serial < high)
             .order_by(Terminal.serial)
             .limit(limit)
         ).scalars()
@@ -385,18 +435,27 @@ def stock_summary(
     state: str | None = None,
     provider_ids: Iterable[int] | None = None,
 ) -> list[StockRow]:
-    """Unit counts by location × model × state (one GROUP BY over the indexed columns)."""
-    stmt = select(
-        Terminal.location_id, Terminal.model_id, Terminal.state, func.count().label("n")
-    ).group_by(Terminal.location_id, Terminal.model_id, Terminal.state)
-    if location_id:
-        stmt = stmt.where(Terminal.location_id == location_id)
-    if model_id:
-        stmt = stmt.where(Terminal.model_id == model_id)
-    if state:
-        stmt = stmt.where(Terminal.state == state)
-    if provider_ids is not None:
+    """Unit counts by location × model × state: from the kept counts (StockCount) for HQ staff,
+    or counted from the units of the given providers."""
+    stmt: Any
+    if provider_ids is None:  # the kept counts: no scan of the units
+        stmt = select(
+            StockCount.location_id, StockCount.model_id, StockCount.state, StockCount.count
+        )
+        stmt = stmt.where(StockCount.count > 0)
+        columns: Any = StockCount
+    else:  # a provider's own units: few, counted from the provider_id index
+        stmt = select(
+            Terminal.location_id, Terminal.model_id, Terminal.state, func.count().label("n")
+        ).group_by(Terminal.location_id, Terminal.model_id, Terminal.state)
         stmt = stmt.where(Terminal.provider_id.in_(list(provider_ids)))
+        columns = Terminal
+    if location_id:
+        stmt = stmt.where(columns.location_id == location_id)
+    if model_id:
+        stmt = stmt.where(columns.model_id == model_id)
+    if state:
+        stmt = stmt.where(columns.state == state)
     rows = session.execute(stmt).all()
     locations = {loc.id: loc for loc in session.execute(select(Location)).scalars()}
     models = {m.id: m for m in session.execute(select(TerminalModel)).scalars()}
@@ -436,15 +495,12 @@ def list_terminals(
     conditions: list[Any] = []
     text = (q or "").strip()[:40]
     if text:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(
-            or_(
-                Terminal.serial.like(f"{escaped}%", escape="\\"),
-                Terminal.imei == text,
-                Terminal.iccid == text,
-                Terminal.tid == text,
-            )
-        )
+        exact = find(session, text, limit=1)
+        if exact and text in (exact[0].imei, exact[0].iccid, exact[0].tid):
+            conditions.append(Terminal.id == exact[0].id)
+        else:
+            low, high = _prefix_range(text)
+            conditions.append(and_(Terminal.serial >= low, Terminal.serial < high))
     if state:
         conditions.append(Terminal.state == state)
     if location_id:
@@ -852,14 +908,22 @@ def ship_factory_return(*, session: Session, actor: User, return_id: int) -> Fac
     returns.shipped_at = utcnow()
     place = factory_of(session, returns.supplier_id)
     for unit in return_units(session, returns):
-        if unit.state == TerminalState.RETURNED_TO_FACTORY.value:
+        if unit.state == TerminalState.RETURNED_TO_FACTORY.value and unit.location_id != place.id:
+            came_from = unit.location_id
+            bump_counts(
+                session,
+                {
+                    (unit.location_id, unit.model_id, unit.state): -1,
+                    (place.id, unit.model_id, unit.state): 1,
+                },
+            )
             unit.location_id = place.id
             session.add(
                 TerminalMovement(
                     terminal_id=unit.id,
                     at=utcnow(),
                     kind="factory_ship",
-                    from_location_id=warehouse(session).id,
+                    from_location_id=came_from,
                     to_location_id=place.id,
                     from_state=unit.state,
                     to_state=unit.state,
