@@ -119,6 +119,10 @@ def test_api_order_flow_scoping_and_downloads(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("serial", "model", "imei", "iccid")
     assert {r[0] for r in rows[1:]} == set(serials)
+    page = ConsoleClient(client.app, db, cd_staff)  # type: ignore[arg-type]
+    html = page.get(f"/channel/orders/{oid}").text
+    assert 'id="delivery-note"' in html and 'data-state="received"' in html
+    assert serials[0] in html and 'id="documents"' in html
     report = client.get("/api/v1/channel/reports/purchases", headers=cd).json()
     assert [(r["provider"], r["orders"], r["quantity"], r["amount"]) for r in report] == [
         (world.cd.code, 1, 2, 60000)

@@ -141,7 +141,7 @@ def _text(value: str | None, *, field: str, max_length: int, required: bool = Fa
 def parse_serials(text: str | Iterable[str]) -> list[str]:
     """Serials scanned or pasted: one per line (commas and spaces also separate them)."""
     raw = text if isinstance(text, str) else "\n".join(text)
-    serials = [s for s in _SPLIT.split(raw or "") if s]
+    serials = [s for s in _SPLIT.split(parties.plain_text(raw, multiline=True)) if s]
     if len(serials) > MAX_SERIALS:
         raise ValidationFailed("At most {n} serials at a time.", field="serials", n=MAX_SERIALS)
     for serial in serials:
@@ -195,7 +195,7 @@ def _province_list(values: Iterable[str], *, field: str) -> list[str]:
 
 
 def split_list(text: str | None) -> list[str]:
-    return [s for s in _SPLIT.split(text or "") if s]
+    return [s for s in _SPLIT.split(parties.plain_text(text, multiline=True)) if s]
 
 
 def list_regions(session: Session) -> list[Region]:
@@ -227,7 +227,8 @@ def set_region(
 ) -> Region:
     """Replace a region's provinces and reviewer. A province belongs to one region at most."""
     require(actor, CHANNEL_MANAGE)
-    region = session.get(Region, (code or "")[:16])
+    code = code if re.fullmatch(r"[a-z_]{1,16}", code or "") else "?"
+    region = session.get(Region, code)
     if region is None:
         raise NotFound("No region with code “{region}”.", region=code[:16])
     wanted = _province_list(provinces, field="provinces")
@@ -338,9 +339,10 @@ def get_provider(session: Session, provider_id: int, *, actor: User | None = Non
 
 
 def find_provider(session: Session, code: str) -> Provider | None:
-    return session.execute(
-        select(Provider).where(Provider.code == (code or "").strip().upper())
-    ).scalar_one_or_none()
+    code = (code or "").strip().upper()
+    if not _CODE.match(code):
+        return None
+    return session.execute(select(Provider).where(Provider.code == code)).scalar_one_or_none()
 
 
 @dataclass
@@ -678,7 +680,7 @@ def list_orders(
             ProviderOrder.buyer_id.in_(visible) | ProviderOrder.seller_id.in_(visible)
         )
     if state:
-        stmt = stmt.where(ProviderOrder.state == state)
+        stmt = stmt.where(ProviderOrder.state == (state if state in STATE_LABELS else "?"))
     hq = hq_provider(session)
     if county is not None and hq is not None:
         stmt = stmt.where(

@@ -374,12 +374,19 @@ def region_update(console: ConsoleForm, code: str) -> Response:
 
 
 @router.get("/channel/orders", response_class=HTMLResponse)
-def orders_page(console: ConsolePage, state: str = "", kind: str = "") -> HTMLResponse:
+def orders_page(
+    console: ConsolePage, state: str = "", kind: str = "", provider: str = ""
+) -> HTMLResponse:
     require(console.user, CHANNEL_VIEW)
     state = state if state in service.STATE_LABELS else ""
     county = {"county": True, "to_hq": False}.get(kind)
+    provider_id = int(provider) if provider.isdigit() and len(provider) < 10 else None
     rows = service.list_orders(
-        session=console.db, actor=console.user, state=state or None, county=county
+        session=console.db,
+        actor=console.user,
+        state=state or None,
+        county=county,
+        provider_id=provider_id,
     )
     return console.render(
         "channel/orders.html",
