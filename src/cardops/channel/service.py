@@ -30,7 +30,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -1295,26 +1295,17 @@ SERIAL_COLUMNS = ("serial", "model", "imei", "iccid")
 
 
 def serial_rows(order: ProviderOrder) -> list[tuple[str, str, str, str]]:
+    """The serial list (机具三码表) of an order: serial, model, IMEI, ICCID."""
+    codes = {line.model_id: line.model.code for line in order.lines}
     return [
         (
-            line.terminal.serial,
-            line.terminal_model_code,
-            line.terminal.imei or "",
-            line.terminal.iccid or "",
+            s.terminal.serial,
+            codes.get(s.terminal.model_id, ""),
+            s.terminal.imei or "",
+            s.terminal.iccid or "",
         )
-        for line in _serial_lines(order)
+        for s in order.serials
     ]
-
-
-@dataclass
-class _SerialLine:
-    terminal: Terminal
-    terminal_model_code: str
-
-
-def _serial_lines(order: ProviderOrder) -> list[_SerialLine]:
-    codes = {line.model_id: line.model.code for line in order.lines}
-    return [_SerialLine(s.terminal, codes.get(s.terminal.model_id, "")) for s in order.serials]
 
 
 def serial_list_csv(order: ProviderOrder) -> bytes:
@@ -1503,15 +1494,3 @@ def purchases_svg(rows: list[PurchaseRow], *, width: int = 640, height: int = 22
         )
     parts.append("</svg>")
     return "".join(parts)
-
-
-def order_timeline(order: ProviderOrder) -> list[OrderEvent]:
-    return list(order.events)
-
-
-def events_in(order: ProviderOrder, kind: str) -> list[OrderEvent]:
-    return [e for e in order.events if e.kind == kind]
-
-
-def as_datetime(value: datetime | None) -> str:
-    return local(value).strftime("%Y-%m-%d %H:%M") if value else ""
