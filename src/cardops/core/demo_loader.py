@@ -51,12 +51,16 @@ def load_demo(*, if_empty: bool, console: Console) -> None:
         ctx = _create_users(session, password)
         for module in domain_modules("demo"):
             module.load(session, ctx)
-    lines = [f"{'user':<24} password", f"{'admin':<24} {password}"]
-    lines += [f"{u.username:<24} {password}" for u in ctx.users.values()]
+        # every user the demo created (domains add some: provider staff, …), admin first
+        usernames = sorted(
+            u.username for u in auth.list_users(session=session, actor=auth.system_user(session))
+        )
+    usernames.sort(key=lambda name: name != "admin")
+    lines = [f"{'user':<24} password"] + [f"{name:<24} {password}" for name in usernames]
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     creds = settings.var_dir / "demo-logins.txt"
     creds.write_text(
-        "Demo logins (every user has every default role's name; admin holds all roles)\n"
+        "Demo logins (admin holds every role; each role has a user named after it)\n"
         + "\n".join(lines)
         + "\n"
     )
