@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from cardops.auth.service import require
 from cardops.core.config import get_settings
@@ -262,37 +263,64 @@ def _chart(rows: list[tuple[str, int]]) -> dict[str, Any]:
     return {"bars": [(label, n, int(300 * n / top)) for label, n in rows], "height": 22}
 
 
+STOCK_PAGE = 100
+
+
+def stock_context(
+    db: Session,
+    provider_ids: set[int] | None,
+    *,
+    location: int = 0,
+    model: int = 0,
+    state: str = "",
+    page: int = 1,
+) -> dict[str, Any]:
+    """What the stock page shows (also used by bench/terminals_search.py)."""
+    rows = service.stock_summary(
+        db,
+        location_id=location or None,
+        model_id=model or None,
+        state=state or None,
+        provider_ids=provider_ids,
+    )
+    by_state: dict[str, int] = {}
+    for row in rows:
+        by_state[row.state] = by_state.get(row.state, 0) + row.count
+    pages = max(1, (len(rows) + STOCK_PAGE - 1) // STOCK_PAGE)
+    page = min(page, pages)
+    return {
+        "rows": rows[(page - 1) * STOCK_PAGE : page * STOCK_PAGE],
+        "total": sum(r.count for r in rows),
+        "chart": _chart([(STATE_LABELS.get(k, k), v) for k, v in sorted(by_state.items())]),
+        "filters": {"location": location, "model": model, "state": state},
+        "page": page,
+        "pages": pages,
+        "locations": service.list_locations(db),
+        "models": service.list_models(db),
+        **_common(),
+    }
+
+
 @router.get("/terminals/stock", response_class=HTMLResponse)
 def stock(
     console: ConsolePage,
     location: int = Query(0, ge=0, le=2_147_483_647),
     model: int = Query(0, ge=0, le=2_147_483_647),
     state: str = Query("", max_length=24),
+    page: int = Query(1, ge=1, le=100_000),
 ) -> HTMLResponse:
     require(console.user, TERMINALS_VIEW)
     db = console.db
-    rows = service.stock_summary(
-        db,
-        location_id=location or None,
-        model_id=model or None,
-        state=state or None,
-        provider_ids=service.visible_provider_ids(db, console.user),
-    )
-    by_state: dict[str, int] = {}
-    by_location: dict[str, int] = {}
-    for row in rows:
-        by_state[row.state] = by_state.get(row.state, 0) + row.count
-        by_location[row.location] = by_location.get(row.location, 0) + row.count
     return console.render(
         "terminals/stock.html",
-        rows=rows,
-        total=sum(r.count for r in rows),
-        chart=_chart([(STATE_LABELS.get(k, k), v) for k, v in sorted(by_state.items())]),
-        by_location=sorted(by_location.items()),
-        filters={"location": location, "model": model, "state": state},
-        locations=service.list_locations(db),
-        models=service.list_models(db),
-        **_common(),
+        **stock_context(
+            db,
+            service.visible_provider_ids(db, console.user),
+            location=location,
+            model=model,
+            state=state,
+            page=page,
+        ),
     )
 
 
