@@ -239,3 +239,67 @@ def test_account_codes_are_validated(db: Session, finance: User) -> None:
             session=db, actor=finance, code="7001", name_en="x", name_zh="x", type="revenue"
         )
     assert exc.value.field == "type"
+
+
+def test_post_many_numbers_postings_gap_free_and_keeps_balances_derived(
+    db: Session, finance: User
+) -> None:
+    from cardops.audit.models import AuditEntry
+
+    cash, bank = service.balance(db, CASH), service.balance(db, BANK)
+    single = _post(finance, db, [(CASH, 1), (EQUITY, -1)])
+    outcomes = service.post_many(
+        session=db,
+        actor=finance,
+        postings=[
+            service.NewPosting([(CASH, 500), (EQUITY, -500)], "one", idempotency_key="pm-1"),
+            service.NewPosting([(BANK, 300), (CASH, -300)], "two", no_overdraft=[CASH]),
+            service.NewPosting([(BANK, 10**9), (CASH, -(10**9))], "big", no_overdraft=[CASH]),
+        ],
+    )
+    assert outcomes[2].refused == "overdraft" and outcomes[2].number is None
+    year, last = single.number[2:6], int(single.number[-6:])
+    numbers = [o.number for o in outcomes if o.refused is None]
+    assert numbers[:2] == [f"JV{year}-{last + 1:06d}", f"JV{year}-{last + 2:06d}"]
+    assert outcomes[1].balances == {CASH: cash + 1 + 500 - 300}
+    posting = service.get_posting_by_number(db, numbers[1])
+    assert [(line.account.code, line.amount) for line in posting.lines] == [
+        (BANK, 300),
+        (CASH, -300),
+    ]
+    assert service.balance(db, BANK) == bank + 300
+    entry = db.execute(
+        select(AuditEntry)
+        .where(AuditEntry.action == "ledger.posted_batch")
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    ).scalar_one()
+    assert [p["number"] for p in entry.after["postings"]] == numbers
+
+
+def test_post_many_refuses_a_key_used_before_and_malformed_batches(
+    db: Session, finance: User
+) -> None:
+    first = _post(finance, db, [(CASH, 5), (EQUITY, -5)], idempotency_key="pm-used")
+    [outcome] = service.post_many(
+        session=db,
+        actor=finance,
+        postings=[
+            service.NewPosting([(CASH, 5), (EQUITY, -5)], "again", idempotency_key="pm-used")
+        ],
+    )
+    assert (outcome.refused, outcome.number) == ("duplicate", first.number)
+    with pytest.raises(ValidationFailed):
+        service.post_many(
+            session=db, actor=finance, postings=[service.NewPosting([(CASH, 5), (EQUITY, -4)], "x")]
+        )
+    with pytest.raises(ValidationFailed):
+        service.post_many(
+            session=db,
+            actor=finance,
+            postings=[
+                service.NewPosting([(CASH, 1), (EQUITY, -1)], "a", idempotency_key="same"),
+                service.NewPosting([(CASH, 1), (EQUITY, -1)], "b", idempotency_key="same"),
+            ],
+        )
+    assert service.post_many(session=db, actor=finance, postings=[]) == []

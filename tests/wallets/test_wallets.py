@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cardops.auth.models import User
@@ -193,3 +194,76 @@ def test_permissions(db: Session, estate: Estate, clerk: User) -> None:
             db, card_number=card.number, amount=1, reference="", idempotency_key="z", actor=clerk
         )
     assert service.balance(db, card) == 100
+
+
+def test_debit_many_answers_like_debit_one_after_the_other(
+    db: Session, estate: Estate, clerk: User
+) -> None:
+    card = _wallet_card(db, estate, clerk, 5000)
+    other = _wallet_card(db, estate, clerk, 100)
+    plain = make_card(db, estate, make_person(db))
+    paid = service.debit(
+        db, card_number=card.number, amount=100, reference="before", idempotency_key="m0"
+    )
+    payables = ledger.balance(db, MERCHANT_PAYABLES)
+    ask = service.DebitRequest
+    results = service.debit_many(
+        db,
+        [
+            ask(card.number, 3000, "T/1", "m1"),
+            ask(card.number, 1500, "T/2", "m2"),
+            ask(card.number, 1000, "T/3", "m3"),  # 400 left: declined, nothing written
+            ask(card.number, 400, "T/4", "m4"),  # exactly what is left
+            ask(other.number, 100, "T/5", "m5"),
+            ask("NOPE", 1, "T/6", "m6"),
+            ask(plain.number, 1, "T/7", "m7"),
+            ask(card.number, 100, "before", "m0"),  # paid before: duplicate, not charged
+            ask(card.number, 3000, "T/1", "m1"),  # repeated in the batch: duplicate
+        ],
+    )
+    assert [(r.approved, r.reason, r.balance_after) for r in results] == [
+        (True, "ok", 1900),
+        (True, "ok", 400),
+        (False, "insufficient_funds", 400),
+        (True, "ok", 0),
+        (True, "ok", 0),
+        (False, "unknown_card", None),
+        (False, "wallet_disabled", 0),
+        (True, "duplicate", 0),
+        (True, "duplicate", 0),
+    ]
+    assert results[7].posting == paid.posting
+    assert results[8].posting == results[0].posting
+    assert len({r.posting for r in results[:5] if r.reason == "ok"}) == 4
+    assert service.balance(db, card) == 0 and service.balance(db, other) == 0
+    assert ledger.balance(db, MERCHANT_PAYABLES) == payables - 3000 - 1500 - 400 - 100
+    # each payment is its own posting: a reversal gives back exactly that one
+    back = service.reverse_debit(db, idempotency_key="m2", reason="void")
+    assert (back.approved, back.balance_after) == (True, 1500)
+    assert service.debit_many(db, []) == []
+    with pytest.raises(ValidationFailed):
+        service.debit_many(db, [ask(card.number, 0, "", "m8")])
+
+
+def test_debit_many_never_overdraws_and_records_an_audit_entry(
+    db: Session, estate: Estate, clerk: User
+) -> None:
+    from cardops.audit.models import AuditEntry
+
+    card = _wallet_card(db, estate, clerk, 1000)
+    requests = [service.DebitRequest(card.number, 300, f"T/{i}", f"o{i}") for i in range(5)]
+    results = service.debit_many(db, requests)
+    assert [r.approved for r in results] == [True, True, True, False, False]
+    assert service.balance(db, card) == 100
+    entry = db.execute(
+        select(AuditEntry)
+        .where(AuditEntry.action == "ledger.posted_batch")
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    ).scalar_one()
+    covered = entry.after["postings"]
+    assert [p["number"] for p in covered] == [r.posting for r in results[:3]]
+    assert all(
+        {"account": f"wallet:card:{card.id}", "amount": 300, "currency": "CNY"} in p["lines"]
+        for p in covered
+    )

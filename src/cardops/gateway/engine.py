@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -121,6 +121,8 @@ class Ctx:
     out: bytes = b""  # the framed response
     journal_id: int | None = None
     replay: bool = False
+    debit: Any = None  # an on-us payment waiting for the batch's wallets.debit_many
+    saf: dict[str, str] | None = None  # a reversal to store once the journal row exists
 
 
 def _digits(value: str | None, n: int) -> bool:
@@ -287,6 +289,8 @@ class Engine:
         self.zpk = bytes.fromhex(self.config.upstream_zpk)
         self.upstream_available: Callable[[], bool] = lambda: False
         self.actor_id: int | None = None
+        self.prefetched_dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = {}
+        self.prefetched_cards: dict[str, tuple[OnusCard, Any] | None] = {}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -426,6 +430,7 @@ class Engine:
             log.info("batch conflict, retrying %d requests singly", len(items))
             for ctx in items:
                 ctx.response, ctx.rc, ctx.forward, ctx.original = {}, "", None, None
+                ctx.debit, ctx.wallet_key, ctx.saf, ctx.replay = None, None, None, False
                 try:
                     self._run([ctx])
                 except Exception:
@@ -449,27 +454,101 @@ class Engine:
         with self.sessions() as session:
             self.refresh_stoplist(session)
             actor = self._actor(session)
+            self.prefetch(session, items)
+            waiting: list[Ctx] = []
             for ctx in items:
-                savepoint = session.begin_nested()
+                # A purchase writes nothing before its debit (deferred to the batch below),
+                # so it needs no savepoint of its own; everything else gets one.
+                savepoint = None if self._plain(ctx) else session.begin_nested()
                 try:
                     if ctx.stage == "finish":
                         self.finish_upstream(session, ctx, actor)
                     else:
                         self.pipeline(session, ctx, actor)
-                    savepoint.commit()
+                    if savepoint is not None:
+                        savepoint.commit()
                 except Exception:
-                    savepoint.rollback()
+                    if savepoint is not None:
+                        savepoint.rollback()
                     log.exception("request %s %s/%s failed", ctx.mti, ctx.tid, ctx.stan)
                     self._fail(ctx)
                     ctx.original = None
-                if ctx.forward is None:
-                    self.journal(session, ctx)
+                    ctx.debit = None
+                if ctx.debit is not None:
+                    waiting.append(ctx)
+            if waiting:
+                self.debit_waiting(session, waiting, actor)
+            self.journal(session, [c for c in items if c.forward is None and not c.replay])
             session.commit()
+        self.prefetched_dups, self.prefetched_cards = {}, {}
         for ctx in items:
             if ctx.dup_key and ctx.forward is None:
                 self.recent[ctx.dup_key] = (self._fingerprint(ctx.msg), ctx.response)
                 if len(self.recent) > 50_000:
                     self.recent.popitem(last=False)
+
+    @staticmethod
+    def _plain(ctx: Ctx) -> bool:
+        msg = ctx.msg
+        return (
+            not ctx.preset
+            and msg.get("t") == "0200"
+            and msg.get("3") == "000000"
+            and msg.get("25") != "06"
+        )
+
+    def prefetch(self, session: Session, items: list[Ctx]) -> None:
+        """Two queries for the whole batch instead of two per request: journal rows under
+        the batch's duplicate keys, and the on-us cards of the batch's card numbers."""
+        from cardops.cards.models import Card
+
+        keys, hashes = [], set()
+        for ctx in items:
+            msg = ctx.msg
+            if ctx.stage != "new" or ctx.preset:
+                continue
+            key = f"{msg.get('41', '')}{self.local_date_of(msg.get('13'))}{msg.get('11', '')}"
+            if key not in self.recent:
+                keys.append(key)
+            pan = msg.get("2", "")
+            if pan and self.is_onus(pan) and crypto.luhn_ok(pan):
+                hashes.add(crypto.pan_hash(pan))
+        dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = dict.fromkeys(keys)
+        if keys:
+            for key, request, response in session.execute(
+                select(Journal.dup_key, Journal.request, Journal.response).where(
+                    Journal.dup_key.in_(keys)
+                )
+            ):
+                dups[key] = (request, response)
+        cards: dict[str, tuple[OnusCard, Any] | None] = dict.fromkeys(hashes)
+        if hashes:
+            for onus, card in session.execute(
+                select(OnusCard, Card)
+                .join(Card, Card.id == OnusCard.card_id)
+                .where(OnusCard.pan_hash.in_(hashes))
+            ).tuples():
+                cards[onus.pan_hash] = (onus, card)
+        self.prefetched_dups, self.prefetched_cards = dups, cards
+
+    def debit_waiting(self, session: Session, waiting: list[Ctx], actor: Any) -> None:
+        """The batch's on-us payments in one ``wallets.debit_many``: those it declines lose
+        the approval they were provisionally given."""
+        from cardops.wallets import service as wallets
+
+        results = wallets.debit_many(session, [c.debit for c in waiting], actor=actor)
+        for ctx, result in zip(waiting, results, strict=True):
+            request, ctx.debit = ctx.debit, None
+            if result.approved:
+                continue
+            card = self.prefetched_cards.get(ctx.pan_hash or "")
+            code = self._wallet_code(result.reason, card[1] if card else request)
+            self._uncount_ctx(ctx)
+            ctx.wallet_key = None
+            ctx.rc = code
+            ctx.response.pop("37", None)
+            ctx.response.pop("38", None)
+            ctx.response["39"] = code
 
     def base_response(self, ctx: Ctx) -> codec.Message:
         out: codec.Message = {"t": codec.response_mti(ctx.mti or ctx.msg.get("t", "0800"))}
@@ -494,45 +573,67 @@ class Engine:
         elapsed = time.perf_counter() - ctx.received
         self.metrics.observe(ctx.mti or "????", ctx.rc, elapsed, ctx.kind in FINANCIAL)
 
-    def journal(self, session: Session, ctx: Ctx) -> None:
-        if ctx.replay:
+    def journal(self, session: Session, items: list[Ctx]) -> None:
+        """The batch's journal rows in one multi-row insert (Core, no ORM objects)."""
+        if not items:
             return
-        msg, resp = ctx.msg, ctx.response
-        amount = int(msg["4"]) if _digits(msg.get("4"), 12) else 0
-        row = Journal(
-            node=self.node,
-            mti=ctx.mti[:4],
-            response_mti=resp.get("t", "")[:4],
-            kind=ctx.kind.value,
-            tid=ctx.tid[:8],
-            mid=(msg.get("42") or (ctx.terminal.mid if ctx.terminal else ""))[:15],
-            terminal_id=ctx.terminal.id if ctx.terminal else None,
-            merchant_id=ctx.terminal.merchant_id if ctx.terminal else None,
-            stan=ctx.stan[:6],
-            local_date=ctx.local_date,
-            dup_key=ctx.dup_key,
-            processing_code=msg.get("3", "")[:6],
-            amount=amount,
-            currency=msg.get("49", "")[:3],
-            pan_hash=ctx.pan_hash,
-            pan_masked=crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
-            rrn=resp.get("37"),
-            auth_code=resp.get("38", ""),
-            response_code=ctx.rc,
-            approved=ctx.rc == "00",
-            route=ctx.route,
-            original_id=ctx.original.id if ctx.original is not None else None,
-            batch_no=(msg.get("60", "") if _digits(msg.get("60"), 6) else "")[:6],
-            wallet_key=ctx.wallet_key if ctx.rc == "00" else None,
-            upstream_stan=ctx.upstream_stan,
-            transmitted=msg.get("7", "")[:10],
-            latency_us=int((time.perf_counter() - ctx.received) * 1e6),
-            request=sanitized(msg),
-            response=dict(resp),
-        )
-        session.add(row)
-        session.flush()
-        ctx.journal_id = row.id
+        now = utcnow()
+        rows = []
+        for ctx in items:
+            msg, resp = ctx.msg, ctx.response
+            amount = int(msg["4"]) if _digits(msg.get("4"), 12) else 0
+            terminal = ctx.terminal
+            rows.append(
+                {
+                    "created_at": now,
+                    "node": self.node,
+                    "mti": ctx.mti[:4],
+                    "response_mti": resp.get("t", "")[:4],
+                    "kind": ctx.kind.value,
+                    "tid": ctx.tid[:8],
+                    "mid": (msg.get("42") or (terminal.mid if terminal else ""))[:15],
+                    "terminal_id": terminal.id if terminal else None,
+                    "merchant_id": terminal.merchant_id if terminal else None,
+                    "stan": ctx.stan[:6],
+                    "local_date": ctx.local_date,
+                    "dup_key": ctx.dup_key,
+                    "processing_code": msg.get("3", "")[:6],
+                    "amount": amount,
+                    "currency": msg.get("49", "")[:3],
+                    "pan_hash": ctx.pan_hash,
+                    "pan_masked": crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
+                    "rrn": resp.get("37"),
+                    "auth_code": resp.get("38", ""),
+                    "response_code": ctx.rc,
+                    "approved": ctx.rc == "00",
+                    "route": ctx.route,
+                    "reversed": False,
+                    "voided": False,
+                    "completed": False,
+                    "original_id": ctx.original.id if ctx.original is not None else None,
+                    "batch_no": (msg.get("60", "") if _digits(msg.get("60"), 6) else "")[:6],
+                    "settled_batch_id": None,
+                    "wallet_key": ctx.wallet_key if ctx.rc == "00" else None,
+                    "upstream_stan": ctx.upstream_stan,
+                    "transmitted": msg.get("7", "")[:10],
+                    "latency_us": int((time.perf_counter() - ctx.received) * 1e6),
+                    "request": sanitized(msg),
+                    "response": dict(resp),
+                }
+            )
+        session.flush()  # ORM changes of the batch (originals, keys) go first
+        ids = session.execute(
+            insert(Journal).returning(Journal.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        saf = []
+        for ctx, journal_id in zip(items, ids, strict=True):
+            ctx.journal_id = journal_id
+            if ctx.saf is not None:
+                saf.append(SafEntry(journal_id=journal_id, message=ctx.saf))
+                ctx.saf = None
+        if saf:
+            session.add_all(saf)
+            session.flush()
 
     @staticmethod
     def _fingerprint(msg: codec.Message) -> str:
@@ -668,13 +769,17 @@ class Engine:
         assert ctx.dup_key is not None
         found = self.recent.get(ctx.dup_key)
         if found is None:
-            row = session.execute(
-                select(Journal).where(Journal.dup_key == ctx.dup_key)
-            ).scalar_one_or_none()
-            if row is None:
+            if ctx.dup_key in self.prefetched_dups:
+                stored = self.prefetched_dups[ctx.dup_key]
+            else:
+                row = session.execute(
+                    select(Journal.request, Journal.response).where(Journal.dup_key == ctx.dup_key)
+                ).first()
+                stored = (row.request, row.response) if row is not None else None
+            if stored is None:
                 return False
-            fingerprint = self._fingerprint({**row.request, "2": ""})
-            found = (fingerprint, row.response)
+            fingerprint = self._fingerprint({**stored[0], "2": ""})
+            found = (fingerprint, stored[1])
             same = self._fingerprint({**ctx.msg, "2": ""}) == fingerprint
         else:
             same = found[0] == self._fingerprint(ctx.msg)
@@ -774,6 +879,20 @@ class Engine:
             )
             self.card_counts[key] = int(session.execute(query).scalar_one())
         return self.card_counts[key]
+
+    def _uncount_ctx(self, ctx: Ctx) -> None:
+        """Take back what :meth:`_count_approved` added (a provisional approval declined)."""
+        if ctx.kind.value not in DEBITS or ctx.terminal is None:
+            return
+        day = ctx.local_date
+        if ctx.terminal.merchant_id is not None:
+            key = (ctx.terminal.merchant_id, day)
+            if key in self.merchant_totals:
+                self.merchant_totals[key] -= ctx.amount
+        if (ctx.tid, day) in self.terminal_totals:
+            self.terminal_totals[(ctx.tid, day)] -= ctx.amount
+        if ctx.pan_hash and (ctx.pan_hash, day) in self.card_counts:
+            self.card_counts[(ctx.pan_hash, day)] -= 1
 
     def _count_approved(self, ctx: Ctx) -> None:
         if ctx.kind.value not in DEBITS or ctx.terminal is None:
@@ -887,11 +1006,15 @@ class Engine:
     def onus_card(self, session: Session, ctx: Ctx) -> tuple[OnusCard, Any]:
         from cardops.cards.models import Card
 
-        row = session.execute(
-            select(OnusCard, Card)
-            .join(Card, Card.id == OnusCard.card_id)
-            .where(OnusCard.pan_hash == ctx.pan_hash)
-        ).first()
+        if ctx.pan_hash in self.prefetched_cards:
+            row = self.prefetched_cards[ctx.pan_hash or ""]
+        else:
+            found = session.execute(
+                select(OnusCard, Card)
+                .join(Card, Card.id == OnusCard.card_id)
+                .where(OnusCard.pan_hash == ctx.pan_hash)
+            ).first()
+            row = (found[0], found[1]) if found is not None else None
         if row is None:
             raise Decline("14")
         onus, card = row
@@ -943,7 +1066,17 @@ class Engine:
             if wallets.balance(session, card) < ctx.amount:
                 raise Decline("51")
             self.approve(ctx)
-        elif ctx.kind in (Kind.PURCHASE, Kind.COMPLETION):
+        elif ctx.kind == Kind.PURCHASE:
+            # approved provisionally; the batch debits every payment at once (debit_waiting)
+            ctx.wallet_key = f"gw:{ctx.dup_key}"
+            ctx.debit = wallets.DebitRequest(
+                card_number=card.number,
+                amount=ctx.amount,
+                reference=reference,
+                idempotency_key=ctx.wallet_key,
+            )
+            self.approve(ctx)
+        elif ctx.kind == Kind.COMPLETION:
             key = f"gw:{ctx.dup_key}"
             result = wallets.debit(
                 session,
@@ -957,7 +1090,7 @@ class Engine:
                 raise Decline(self._wallet_code(result.reason, card))
             ctx.wallet_key = key
             self.approve(ctx)
-            if ctx.kind == Kind.COMPLETION and ctx.original is not None:
+            if ctx.original is not None:
                 ctx.original.completed = True
         elif ctx.kind == Kind.VOID:
             assert ctx.original is not None
@@ -1199,6 +1332,9 @@ class Engine:
             "42": mid,
             "90": codec.original_data(mti, stan, transmitted),
         }
+        if original is None and ctx is not None:
+            ctx.saf = message  # stored with the journal row (its id) at the end of the batch
+            return
         session.add(SafEntry(journal_id=journal_id, message=message))
 
     # store and forward -------------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from cardops.auth.service import require
 from cardops.core.clock import local, utcnow
 from cardops.core.config import get_settings
 from cardops.core.errors import Conflict, NotFound, ValidationFailed
-from cardops.core.models import next_number
+from cardops.core.models import Counter, next_number
 from cardops.core.money import format_minor
 from cardops.ledger.chart import DEFAULT_DEBIT, STANDARD_CHART
 from cardops.ledger.models import (
@@ -343,7 +343,11 @@ def ensure_standard_chart(*, session: Session, actor: User) -> int:
 
 
 def _resolve_lines(
-    session: Session, lines: Sequence[Line], *, allow_inactive: bool = False
+    session: Session,
+    lines: Sequence[Line],
+    *,
+    allow_inactive: bool = False,
+    known: dict[str, Account] | None = None,
 ) -> list[tuple[Account, int]]:
     if not isinstance(lines, list | tuple) or len(lines) < 2:
         raise ValidationFailed(
@@ -368,9 +372,13 @@ def _resolve_lines(
             raise ValidationFailed("Line {n}: the amount is too large.", field="lines", n=n)
         parsed.append((code.strip(), amount))
     codes = {code for code, _ in parsed}
-    found = {
-        a.code: a for a in session.execute(select(Account).where(Account.code.in_(codes))).scalars()
-    }
+    if known is not None and codes <= known.keys():
+        found = known
+    else:
+        found = {
+            a.code: a
+            for a in session.execute(select(Account).where(Account.code.in_(codes))).scalars()
+        }
     resolved: list[tuple[Account, int]] = []
     for n, (code, amount) in enumerate(parsed, start=1):
         account = found.get(code)
@@ -1024,3 +1032,198 @@ def void_receipt(*, session: Session, actor: User, number: str, reason: str) -> 
     session.flush()
     record(session, actor, "receipt.voided", receipt, before=before)
     return receipt
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewPosting:
+    """One posting of a batch for :func:`post_many` (same rules as :func:`post`)."""
+
+    lines: Sequence[Line]
+    description: str
+    reference: str | None = None
+    idempotency_key: str | None = None
+    no_overdraft: Sequence[str] = ()
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What became of one :class:`NewPosting`: posted (``number``/``id``), or refused with
+    ``refused`` = ``"overdraft"`` (nothing written) or ``"duplicate"`` (its key was used
+    before; ``number`` names the earlier posting). ``balances`` holds the debit-positive
+    balance, after this posting, of each of its ``no_overdraft`` accounts."""
+
+    number: str | None = None
+    id: int | None = None
+    refused: str | None = None
+    balances: dict[str, int] = field(default_factory=dict)
+
+
+def post_many(
+    *,
+    session: Session,
+    actor: User,
+    postings: Sequence[NewPosting],
+    permission: str = LEDGER_POST,
+    business_date: date | None = None,
+) -> list[BatchOutcome]:
+    """Write many balanced postings at once: one counter lock for their numbers, one balance
+    query for the ``no_overdraft`` accounts, bulk inserts, and one audit entry that lists
+    every posting it covers. A posting that would overdraw one of its ``no_overdraft``
+    accounts (given the postings before it in the batch) is refused and the others go on;
+    a posting whose idempotency key was used before is refused as a duplicate. Malformed
+    postings raise ``ValidationFailed`` for the whole batch. Balances stay derived: they are
+    ``SUM`` of lines, read after the lock that serialises postings (as :func:`post` does)."""
+    require(actor, permission)
+    if not postings:
+        return []
+    codes = {
+        line[0].strip()
+        for item in postings
+        for line in (item.lines if isinstance(item.lines, list | tuple) else ())
+        if isinstance(line, list | tuple) and len(line) == 2 and isinstance(line[0], str)
+    }
+    known: dict[str, Account] = {}
+    ordered = sorted(codes)
+    for start in range(0, len(ordered), 500):
+        known.update(
+            (a.code, a)
+            for a in session.execute(
+                select(Account).where(Account.code.in_(ordered[start : start + 500]))
+            ).scalars()
+        )
+    prepared: list[tuple[NewPosting, list[tuple[Account, int]], str, str | None, str | None]] = []
+    for item in postings:
+        description = _text(item.description, field="description", max_length=255)
+        ref = _text(item.reference, field="reference", max_length=128, required=False)
+        given = _text(item.idempotency_key, field="idempotency_key", max_length=128, required=False)
+        resolved = _resolve_lines(session, item.lines, known=known)
+        _check_balanced(resolved)
+        prepared.append((item, resolved, description, ref or None, given or None))
+    keys = [key for *_, key in prepared if key]
+    if len(set(keys)) != len(keys):
+        raise ValidationFailed("An idempotency key appears twice in the batch.", field="lines")
+    now = utcnow()
+    year = local(now).year
+    counter_name = f"posting:{year}"
+    # The counter row lock serialises postings (SQLite: the transaction's write lock), so
+    # the duplicate and balance reads below see every posting committed before this batch.
+    counter = session.execute(
+        select(Counter)
+        .where(Counter.name == counter_name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if counter is None:
+        counter = Counter(name=counter_name, value=0)
+        session.add(counter)
+        session.flush()
+    used: dict[str, tuple[int, str]] = {}
+    if keys:
+        for start in range(0, len(keys), 500):
+            used.update(
+                (str(k), (pid, number))
+                for k, pid, number in session.execute(
+                    select(Posting.idempotency_key, Posting.id, Posting.number).where(
+                        Posting.idempotency_key.in_(keys[start : start + 500])
+                    )
+                )
+            )
+    guarded = {
+        account.id: account
+        for item, resolved, *_ in prepared
+        for account, _ in resolved
+        if account.code in item.no_overdraft
+    }
+    running: dict[int, int] = dict.fromkeys(guarded, 0)
+    if guarded:
+        running.update(
+            (account_id, int(total))
+            for account_id, total in session.execute(
+                select(PostingLine.account_id, func.sum(PostingLine.amount))
+                .where(PostingLine.account_id.in_(list(guarded)))
+                .group_by(PostingLine.account_id)
+            )
+        )
+    outcomes: list[BatchOutcome] = []
+    accepted: list[tuple[int, list[tuple[Account, int]], str, str | None, str | None]] = []
+    for index, (item, resolved, description, reference, key) in enumerate(prepared):
+        if key and key in used:
+            pid, used_number = used[key]
+            outcomes.append(BatchOutcome(number=used_number, id=pid, refused="duplicate"))
+            continue
+        # every line on a guarded account moves its running balance; only this posting's
+        # own no_overdraft accounts must stay at or above zero
+        deltas: dict[int, int] = defaultdict(int)
+        for account, amount in resolved:
+            if account.id in guarded:
+                deltas[account.id] += amount
+        after = {aid: running[aid] + delta for aid, delta in deltas.items()}
+        mine = [a for a in after if guarded[a].code in item.no_overdraft]
+        outcome = BatchOutcome(balances={guarded[a].code: after[a] for a in mine})
+        if any(guarded[a].natural(after[a]) < 0 for a in mine):
+            outcome.refused = "overdraft"
+            outcome.balances = {guarded[a].code: running[a] for a in mine}
+            outcomes.append(outcome)
+            continue
+        running.update(after)
+        outcomes.append(outcome)
+        accepted.append((index, resolved, description, reference, key))
+    if not accepted:
+        return outcomes
+    first = counter.value + 1
+    counter.value += len(accepted)
+    session.flush()
+    day = business_date or local(now).date()
+    rows: list[dict[str, Any]] = [
+        {
+            "number": f"{POSTING_PREFIX}{year}-{first + n:06d}",
+            "posted_at": now,
+            "business_date": day,
+            "description": description,
+            "reference": reference,
+            "idempotency_key": key,
+            "created_by_id": actor.id,
+        }
+        for n, (_, _, description, reference, key) in enumerate(accepted)
+    ]
+    ids = session.execute(
+        insert(Posting).returning(Posting.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    lines = []
+    covered = []
+    for (index, resolved, *_), row, posting_id in zip(accepted, rows, ids, strict=True):
+        outcomes[index].number, outcomes[index].id = row["number"], posting_id
+        lines += [
+            {
+                "posting_id": posting_id,
+                "account_id": account.id,
+                "amount": amount,
+                "currency": account.currency,
+            }
+            for account, amount in resolved
+        ]
+        covered.append(
+            {
+                "id": posting_id,
+                "number": row["number"],
+                "idempotency_key": row["idempotency_key"],
+                "reference": row["reference"],
+                "description": row["description"],
+                "lines": [
+                    {"account": account.code, "amount": amount, "currency": account.currency}
+                    for account, amount in resolved
+                ],
+            }
+        )
+    session.execute(insert(PostingLine), lines)
+    record(
+        session,
+        actor,
+        "ledger.posted_batch",
+        ("ledger_postings", f"{covered[0]['number']}..{covered[-1]['number']}"),
+        after={"count": len(covered), "postings": covered},
+    )
+    return outcomes
