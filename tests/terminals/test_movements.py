@@ -110,4 +110,9 @@ def test_stock_counts_follow_every_move_and_recount_finds_no_drift(db: Session) 
     assert counts() == {"received": 2, "in_stock": 2}
     service.allocate_serials(db, actor, ["CNT00900000"], "PO-9")
     assert counts() == {"received": 2, "in_stock": 1, "allocated": 1}
+    direct = unit(db, mod=mod, state=TerminalState.IN_STOCK)  # another domain's ORM insert
+    assert counts()["in_stock"] == 2
+    direct.state = "allocated"  # even a change that bypasses the movement service
+    db.flush()
+    assert counts() == {"received": 2, "in_stock": 1, "allocated": 2}
     assert service.recount(db) == 0

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, event, func, select
+from sqlalchemy.orm import Session, attributes
 
 from cardops.approvals import service as approvals
 from cardops.approvals.models import ApprovalRequest
@@ -119,9 +119,14 @@ def list_locations(session: Session) -> list[Location]:
 # --- stock counts ---------------------------------------------------------------------------
 
 
-def bump_counts(session: Session, deltas: dict[tuple[int, int, str], int]) -> None:
+def bump_counts(
+    session: Session, deltas: dict[tuple[int, int, str], int], *, flush: bool = True
+) -> None:
     """Add ``deltas`` to the stock counts {(location_id, model_id, state): +/-n} (one upsert;
-    keys sorted so that concurrent transactions lock the rows in the same order)."""
+    keys sorted so that concurrent transactions lock the rows in the same order).
+
+    Units changed through the ORM are counted automatically (``_keep_counts``); only bulk
+    inserts that bypass the ORM (the importer) call this themselves."""
     rows = [
         {"location_id": loc, "model_id": mod, "state": st, "count": n}
         for (loc, mod, st), n in sorted(deltas.items())
@@ -137,8 +142,54 @@ def bump_counts(session: Session, deltas: dict[tuple[int, int, str], int]) -> No
         index_elements=["location_id", "model_id", "state"],
         set_={"count": StockCount.count + stmt.excluded.count},
     )
-    session.flush()
+    if flush:
+        session.flush()
     session.connection().execute(stmt, rows)
+
+
+_COUNTED = ("state", "location_id", "model_id")
+
+
+def _keep_counts(session: Session, _context: Any, _instances: Any) -> None:
+    """Before every flush: count new, moved and deleted units into the stock counts, whoever
+    changed them (the movement service, another domain, a test)."""
+    deltas: dict[tuple[int, int, str], int] = {}
+
+    def add(key: tuple[Any, Any, Any], n: int) -> None:
+        if None not in key:
+            deltas[key] = deltas.get(key, 0) + n
+
+    for obj in session.new:
+        if isinstance(obj, Terminal):
+            add((obj.location_id, obj.model_id, obj.state or TerminalState.RECEIVED.value), 1)
+    for obj in session.deleted:
+        if isinstance(obj, Terminal):
+            add(_old_key(obj), -1)
+    for obj in session.dirty:
+        if isinstance(obj, Terminal) and any(
+            attributes.get_history(obj, name).has_changes() for name in _COUNTED
+        ):
+            add(_old_key(obj), -1)
+            add((obj.location_id, obj.model_id, obj.state), 1)
+    if any(deltas.values()):
+        bump_counts(session, deltas, flush=False)
+
+
+def _old_key(obj: Terminal) -> tuple[Any, Any, Any]:
+    values = []
+    for name in _COUNTED:
+        history = attributes.get_history(obj, name)
+        if history.deleted:
+            values.append(history.deleted[0])
+        elif history.unchanged:
+            values.append(history.unchanged[0])
+        else:
+            values.append(getattr(obj, name))
+    state, location_id, model_id = values
+    return (location_id, model_id, state)
+
+
+event.listen(Session, "before_flush", _keep_counts)
 
 
 def recount(session: Session) -> int:
@@ -224,14 +275,6 @@ def move(
     )
     session.add(movement)
     session.flush()
-    if (before_state, before_location) != (terminal.state, terminal.location_id):
-        bump_counts(
-            session,
-            {
-                (before_location, terminal.model_id, before_state): -1,
-                (terminal.location_id, terminal.model_id, terminal.state): 1,
-            },
-        )
     record(
         session,
         actor,
@@ -910,13 +953,6 @@ def ship_factory_return(*, session: Session, actor: User, return_id: int) -> Fac
     for unit in return_units(session, returns):
         if unit.state == TerminalState.RETURNED_TO_FACTORY.value and unit.location_id != place.id:
             came_from = unit.location_id
-            bump_counts(
-                session,
-                {
-                    (unit.location_id, unit.model_id, unit.state): -1,
-                    (place.id, unit.model_id, unit.state): 1,
-                },
-            )
             unit.location_id = place.id
             session.add(
                 TerminalMovement(
