@@ -122,7 +122,8 @@ def loadgen(env: dict[str, str], port: int, lab: Path, route: str, seconds: floa
         f"echo = {route == 'echo'}\n"
         "if echo: cards = [c for c in data['cards'] if c['route'] == 'on-us']\n"
         f"r = asyncio.run(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"
-        f" cards=cards, connections={n}, seconds={seconds}, echo=echo))\n"
+        f" cards=cards, connections={n}, seconds={seconds}, echo=echo,"
+        f" stan_start={500_000 if route == 'upstream' else 1}))\n"
         "print(json.dumps(r.summary()))\n"
     )
     done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)

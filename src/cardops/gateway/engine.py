@@ -20,9 +20,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -289,6 +289,8 @@ class Engine:
         self.zpk = bytes.fromhex(self.config.upstream_zpk)
         self.upstream_available: Callable[[], bool] = lambda: False
         self.actor_id: int | None = None
+        self.actor: Any = None
+        self.actor_loaded = 0.0
         self.prefetched_dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = {}
         self.prefetched_cards: dict[str, tuple[OnusCard, Any] | None] = {}
 
@@ -301,12 +303,19 @@ class Engine:
         from cardops.auth.models import User
         from cardops.auth.service import system_user
 
-        if self.actor_id is not None:
-            user = session.get(User, self.actor_id)
-            if user is not None:
-                return user
-        user = system_user(session)
+        # The system user, loaded (with its permissions) at most every 30 s rather than per
+        # batch: the pipeline only reads its id, name and permissions.
+        if self.actor is not None and time.monotonic() - self.actor_loaded < 30:
+            return self.actor
+        user = session.get(User, self.actor_id) if self.actor_id is not None else None
+        if user is None:
+            user = system_user(session)
         self.actor_id = user.id
+        from cardops.auth.service import has_permission
+        from cardops.wallets.permissions import WALLETS_DEBIT
+
+        has_permission(user, WALLETS_DEBIT)  # caches its permissions on the object
+        self.actor, self.actor_loaded = user, time.monotonic()
         return user
 
     def reserve_rrns(self, count: int) -> None:
@@ -622,9 +631,12 @@ class Engine:
                 }
             )
         session.flush()  # ORM changes of the batch (originals, keys) go first
-        ids = session.execute(
-            insert(Journal).returning(Journal.id, sort_by_parameter_order=True), rows
-        ).scalars()
+        table = cast(Table, Journal.__table__)
+        ids = (
+            session.connection()
+            .execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+            .scalars()
+        )
         saf = []
         for ctx, journal_id in zip(items, ids, strict=True):
             ctx.journal_id = journal_id

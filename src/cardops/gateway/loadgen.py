@@ -62,8 +62,11 @@ async def run_load(
     amount: int = 1,
     warmup: float = 1.0,
     echo: bool = False,
+    stan_start: int | None = None,
 ) -> LoadResult:
-    """Closed loop: each connection has one request in flight at a time."""
+    """Closed loop: each connection has one request in flight at a time. STANs start at
+    ``stan_start`` (default: from the clock), so that runs on the same day do not repeat
+    each other's TID + STAN + date (a repeat is answered from the journal)."""
     if not terminals or not cards:
         raise ValueError("give at least one terminal and one card")
     result = LoadResult()
@@ -80,7 +83,8 @@ async def run_load(
         if first and echo:
             session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
         elif first:
-            session.stans = itertools.count(int(time.time()) % 500_000)
+            start = int(time.time()) % 500_000 if stan_start is None else stan_start
+            session.stans = itertools.count(start)
             response = await client.sign_on()
             if response.get("39") != "00":
                 raise RuntimeError(f"terminal {spec['tid']} did not sign on: {response.get('39')}")

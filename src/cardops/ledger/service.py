@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1189,8 +1189,13 @@ def post_many(
         }
         for n, (_, _, description, reference, key) in enumerate(accepted)
     ]
-    ids = session.execute(
-        insert(Posting).returning(Posting.id, sort_by_parameter_order=True), rows
+    # Core inserts (no ORM objects): one multi-row statement each for postings and lines
+    connection = session.connection()
+    postings_table = cast(Table, Posting.__table__)
+    lines_table = cast(Table, PostingLine.__table__)
+    ids = connection.execute(
+        insert(postings_table).returning(postings_table.c.id, sort_by_parameter_order=True),
+        rows,
     ).scalars()
     lines = []
     covered = []
@@ -1211,19 +1216,15 @@ def post_many(
                 "number": row["number"],
                 "idempotency_key": row["idempotency_key"],
                 "reference": row["reference"],
-                "description": row["description"],
-                "lines": [
-                    {"account": account.code, "amount": amount, "currency": account.currency}
-                    for account, amount in resolved
-                ],
+                "lines": [[account.code, amount, account.currency] for account, amount in resolved],
             }
         )
-    session.execute(insert(PostingLine), lines)
+    connection.execute(insert(lines_table), lines)
     record(
         session,
         actor,
         "ledger.posted_batch",
         ("ledger_postings", f"{covered[0]['number']}..{covered[-1]['number']}"),
-        after={"count": len(covered), "postings": covered},
+        after={"count": len(covered), "lines": "[account, amount, currency]", "postings": covered},
     )
     return outcomes
