@@ -296,6 +296,12 @@ def _existing(session: Session, column: str, values: list[str]) -> set[str]:
     """Which of ``values`` are already in ``terminals.<column>`` (driver-level IN queries)."""
     found: set[str] = set()
     connection = session.connection()
+    if connection.dialect.name == "postgresql":  # one array parameter per 20,000 values
+        sql = f"SELECT {column} FROM terminals WHERE {column} = ANY(%s)"
+        for start in range(0, len(values), 20_000):
+            part = values[start : start + 20_000]
+            found.update(row[0] for row in connection.exec_driver_sql(sql, (part,)))
+        return found
     mark = "?" if connection.dialect.paramstyle in ("qmark", "numeric") else "%s"
     for start in range(0, len(values), 900):
         chunk = tuple(values[start : start + 900])
@@ -534,8 +540,18 @@ def _binder(connection: Connection, table: Table) -> Callable[[str, Any], Any]:
 def _bulk_insert(
     connection: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
-    """One driver-level executemany: no per-row SQLAlchemy work for 100,000 units."""
+    """One driver-level executemany (COPY on PostgreSQL): no per-row SQLAlchemy work for
+    100,000 units."""
     if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        raw: Any = connection.connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
         return
     mark = "?" if connection.dialect.paramstyle in ("qmark", "numeric") else "%s"
     sql = (
