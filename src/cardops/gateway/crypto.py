@@ -84,10 +84,20 @@ def _pan_key(secret: str) -> bytes:
     return hashlib.sha256(b"cardops pan hash v1\x00" + secret.encode()).digest()
 
 
+_PAN_KEY: list[tuple[object, bytes]] = []  # (the settings object it was made from, key)
+
+
 def pan_key() -> bytes:
+    """The PAN-hash key, derived once per settings object (the secret may live in a file
+    under ``var/``; reading it per card number cost more than the hash)."""
     from cardops.core.config import get_settings
 
-    return _pan_key(get_settings().effective_secret_key())
+    settings = get_settings()
+    if _PAN_KEY and _PAN_KEY[0][0] is settings:
+        return _PAN_KEY[0][1]
+    key = _pan_key(settings.effective_secret_key())
+    _PAN_KEY[:] = [(settings, key)]
+    return key
 
 
 def pan_hash(pan: str) -> str:

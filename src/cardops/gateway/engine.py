@@ -293,6 +293,7 @@ class Engine:
         self.actor_loaded = 0.0
         self.prefetched_dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = {}
         self.prefetched_cards: dict[str, tuple[OnusCard, Any] | None] = {}
+        self.prefetched_hashes: dict[str, str] = {}  # PAN → keyed hash, for one batch
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -489,7 +490,7 @@ class Engine:
                 self.debit_waiting(session, waiting, actor)
             self.journal(session, [c for c in items if c.forward is None and not c.replay])
             session.commit()
-        self.prefetched_dups, self.prefetched_cards = {}, {}
+        self.prefetched_dups, self.prefetched_cards, self.prefetched_hashes = {}, {}, {}
         for ctx in items:
             if ctx.dup_key and ctx.forward is None:
                 self.recent[ctx.dup_key] = (self._fingerprint(ctx.msg), ctx.response)
@@ -512,6 +513,7 @@ class Engine:
         from cardops.cards.models import Card
 
         keys, hashes = [], set()
+        self.prefetched_hashes = {}
         for ctx in items:
             msg = ctx.msg
             if ctx.stage != "new" or ctx.preset:
@@ -521,7 +523,8 @@ class Engine:
                 keys.append(key)
             pan = msg.get("2", "")
             if pan and self.is_onus(pan) and crypto.luhn_ok(pan):
-                hashes.add(crypto.pan_hash(pan))
+                self.prefetched_hashes[pan] = digest = crypto.pan_hash(pan)
+                hashes.add(digest)
         dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = dict.fromkeys(keys)
         if keys:
             for key, request, response in session.execute(
@@ -819,7 +822,7 @@ class Engine:
         ctx.pan = pan
         if not crypto.luhn_ok(pan):
             raise Decline("14")
-        ctx.pan_hash = crypto.pan_hash(pan)
+        ctx.pan_hash = self.prefetched_hashes.get(pan) or crypto.pan_hash(pan)
         expiry = ctx.msg.get("14")
         if expiry and expiry < local(utcnow()).strftime("%y%m"):
             raise Decline("54")
