@@ -140,6 +140,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--only", default="echo,on-us,upstream")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="gateway processes sharing the port"
+    )
     parser.add_argument("--echo-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -182,23 +185,24 @@ def main() -> None:
                 )
             )
             wait_port(sim_port)
-            procs.append(
-                subprocess.Popen(
-                    [
-                        PY,
-                        "-m",
-                        "cardops.gateway.cli",
-                        "--port",
-                        str(gw_port),
-                        "--upstream",
-                        f"127.0.0.1:{sim_port}",
-                    ],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            for _ in range(max(1, args.processes)):  # SO_REUSEPORT: the kernel spreads them
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            PY,
+                            "-m",
+                            "cardops.gateway.cli",
+                            "--port",
+                            str(gw_port),
+                            "--upstream",
+                            f"127.0.0.1:{sim_port}",
+                        ],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
-            )
-            wait_port(gw_port)
+                wait_port(gw_port)
             for route in ("on-us", "upstream"):
                 if route in wanted:
                     rows.append(
@@ -217,7 +221,10 @@ def main() -> None:
             if pg_name:
                 drop_database(pg_name)
     ceiling = next((r["approved_per_second"] for n, r in rows if n.startswith("bare")), 0)
-    print(f"\n{args.database}, {args.connections} connections, {args.seconds:g} s each\n")
+    print(
+        f"\n{args.database}, {args.connections} connections, {args.seconds:g} s each,"
+        f" {args.processes} gateway process(es)\n"
+    )
     print("| scenario | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling | codes |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows:

@@ -635,16 +635,26 @@ class Engine:
             )
         session.flush()  # ORM changes of the batch (originals, keys) go first
         table = cast(Table, Journal.__table__)
-        ids = (
-            session.connection()
-            .execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-            .scalars()
-        )
+        # executemany without RETURNING (with it SQLite inserts row by row); the few rows
+        # that need their id (a reversal to store and forward) read it by their unique key
+        connection = session.connection()
+        connection.execute(insert(table), rows)
+        waiting = [c for c in items if c.saf is not None]
         saf = []
-        for ctx, journal_id in zip(items, ids, strict=True):
-            ctx.journal_id = journal_id
-            if ctx.saf is not None:
-                saf.append(SafEntry(journal_id=journal_id, message=ctx.saf))
+        if waiting:
+            keys = [c.dup_key for c in waiting if c.dup_key]
+            ids: dict[str, int] = {}
+            if keys:
+                ids = {
+                    key: journal_id
+                    for key, journal_id in connection.execute(
+                        select(table.c.dup_key, table.c.id).where(table.c.dup_key.in_(keys))
+                    )
+                }
+            for ctx in waiting:
+                assert ctx.saf is not None
+                ctx.journal_id = ids.get(ctx.dup_key or "")
+                saf.append(SafEntry(journal_id=ctx.journal_id, message=ctx.saf))
                 ctx.saf = None
         if saf:
             session.add_all(saf)

@@ -1189,14 +1189,22 @@ def post_many(
         }
         for n, (_, _, description, reference, key) in enumerate(accepted)
     ]
-    # Core inserts (no ORM objects): one multi-row statement each for postings and lines
+    # Core executemany inserts (no ORM objects, no RETURNING: with it SQLite falls back to
+    # one statement per row); the new ids are read back by their unique numbers.
     connection = session.connection()
     postings_table = cast(Table, Posting.__table__)
     lines_table = cast(Table, PostingLine.__table__)
-    ids = connection.execute(
-        insert(postings_table).returning(postings_table.c.id, sort_by_parameter_order=True),
-        rows,
-    ).scalars()
+    connection.execute(insert(postings_table), rows)
+    numbers = [row["number"] for row in rows]
+    by_number: dict[str, int] = {
+        number: posting_id
+        for number, posting_id in connection.execute(
+            select(postings_table.c.number, postings_table.c.id).where(
+                postings_table.c.number.in_(numbers)
+            )
+        )
+    }
+    ids = [by_number[number] for number in numbers]
     lines = []
     covered = []
     for (index, resolved, *_), row, posting_id in zip(accepted, rows, ids, strict=True):
