@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install lock serve bench bench-audit bench-access bench-gateway clean test-postgres
+.PHONY: run test lint format install lock serve bench bench-audit bench-access bench-terminals bench-gateway clean test-postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ format: $(STAMP)
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cardops' > requirements.lock
 
-bench: bench-audit bench-access bench-gateway
+bench: bench-audit bench-access bench-terminals bench-gateway
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_chain.py
@@ -48,6 +48,12 @@ bench-audit: $(STAMP)
 bench-access: $(STAMP)
 	$(BIN)/python bench/access_decisions.py
 	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/access_decisions.py --cards 200000
+
+bench-terminals: $(STAMP)
+	$(BIN)/python bench/terminals_import.py
+	$(BIN)/python bench/terminals_search.py
+	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/terminals_import.py
+	CARDOPS_BENCH_DATABASE_URL=$${CARDOPS_BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(BIN)/python bench/terminals_search.py
 
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py
