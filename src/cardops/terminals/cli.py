@@ -106,13 +106,5 @@ def export_tmk(
     out.print(f"wrote {len(keys)} keys to {out_file} (mode 600); the export is in the audit log")
 
 
-def _attach_keys_group() -> None:
-    """``cardops keys``: the domain registry mounts one group per domain (``terminals``); the
-    key group is attached to the root command here while the root CLI collects the domains."""
-    root = sys.modules.get("cardops.cli")
-    root_app = getattr(root, "app", None)
-    if root_app is not None and not any(g.name == "keys" for g in root_app.registered_groups):
-        root_app.add_typer(keys_app, name="keys")
-
-
-_attach_keys_group()
+# Also registered at the top level: ``cardops keys export-tmk`` (the issue names it so).
+TOP_LEVEL = {"keys": keys_app}
