@@ -231,4 +231,11 @@ EVENT_LABELS: dict[str, str] = {
     "cancelled": N_("Cancelled"),
     "extended": N_("Extended"),
     "validity_set": N_("Validity changed"),
+    "parking_issued": N_("Parking permit issued"),
+    "parking_topped_up": N_("Parking permit topped up"),
+    "parking_ended": N_("Parking permit ended"),
+    "wallet_enabled": N_("Wallet enabled"),
+    "wallet_topped_up": N_("Wallet topped up"),
+    "wallet_moved_in": N_("Wallet balance moved in"),
+    "wallet_moved_out": N_("Wallet balance moved out"),
 }

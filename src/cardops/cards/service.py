@@ -15,9 +15,10 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -58,6 +59,7 @@ from cardops.cards.permissions import (
 )
 from cardops.cards.policy import HOUSEHOLD_KINDS, STAFF_KINDS
 from cardops.core.clock import local, utcnow
+from cardops.core.config import get_settings
 from cardops.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cardops.core.i18n import N_
 from cardops.core.models import next_number
@@ -310,7 +312,7 @@ def _wallets_service() -> ModuleType | None:
 def find_card(session: Session, text: str | None) -> Card | None:
     """A card by its printed number or its chip UID (any case, with or without separators)."""
     raw = (text or "").strip().upper()
-    if not raw or len(raw) > 64:
+    if not raw or len(raw) > 64 or "\x00" in raw:
         return None
     card = session.execute(select(Card).where(Card.number == raw)).scalar_one_or_none()
     if card is None:
@@ -401,10 +403,10 @@ def search_cards(
                 Card.unit_id.in_(unit_ids),
             )
         )
-    if state:
-        stmt = stmt.where(Card.state == state[:16])
-    if holder_kind:
-        stmt = stmt.where(Card.holder_kind == holder_kind[:16])
+    if state in {s.value for s in CardState}:
+        stmt = stmt.where(Card.state == state)
+    if holder_kind in {k.value for k in HolderKind}:
+        stmt = stmt.where(Card.holder_kind == holder_kind)
     if property_id is not None and _in_range(property_id):
         stmt = stmt.where(Card.property_id == property_id)
     limit = max(1, min(limit, 500))
@@ -1164,8 +1166,8 @@ def issue_card(
                     unit=unit.code,
                 )
             phoned = owner_confirmation.phoned_at
-            if phoned.tzinfo is None:
-                raise ValidationFailed("Enter when the owner was phoned.", field="phoned_at")
+            if phoned.tzinfo is None:  # a wall-clock time at the desk
+                phoned = phoned.replace(tzinfo=ZoneInfo(get_settings().timezone))
             if phoned > utcnow() + timedelta(minutes=5):
                 raise ValidationFailed(
                     "The time of the owner's phone confirmation is in the future.",
@@ -1173,7 +1175,7 @@ def issue_card(
                 )
             confirmation = {
                 "owner_person_id": owner_id,
-                "phoned_at": phoned.astimezone(utcnow().tzinfo).isoformat(),
+                "phoned_at": phoned.astimezone(UTC).isoformat(),
                 "clerk": actor.username,
                 "clerk_id": actor.id,
                 "note": _clean(owner_confirmation.note, field="confirmation_note", max_length=500),
