@@ -46,7 +46,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(tmp_path_factory: pytest.TempPathFactory, var_dir: Path) -> Iterator[LiveServer]:
     from rich.console import Console
 
@@ -75,7 +75,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, var_dir: Path) -> Iter
     engine = make_engine(url)
     app = create_app(session_maker=sessionmaker(engine, expire_on_commit=False))
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # loop="asyncio": uvloop would replace the event loop policy for the whole test process
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", loop="asyncio")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -90,7 +92,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, var_dir: Path) -> Iter
         _drop_postgres_database(POSTGRES_URL, name)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread while it is
+# open, which would break asyncio.run() in every later test; close it when this package is done.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CARDOPS_REQUIRE_BROWSER") == "1":
