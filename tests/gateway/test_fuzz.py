@@ -38,6 +38,7 @@ def _still_served(pos: BlockingTerminal, world: World) -> None:
 @settings(
     max_examples=40,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.binary(min_size=0, max_size=300))
