@@ -6,6 +6,7 @@ Keep each message one string literal so the translation check can find it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cardops.core.i18n import translate
@@ -72,3 +73,34 @@ class PermissionDenied(CardopsError):
 class AuthenticationFailed(CardopsError):
     status = 401
     code = "authentication_failed"
+
+
+class FieldErrors:
+    """Collect field errors so that a form shows all of them at once."""
+
+    def __init__(self) -> None:
+        self.items: list[ValidationFailed] = []
+
+    def check(self, func_: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``func_``; keep its ValidationFailed instead of raising it."""
+        try:
+            return func_(*args, **kwargs)
+        except ValidationFailed as exc:
+            self.items.append(exc)
+            return None
+
+    def add(self, exc: ValidationFailed) -> None:
+        self.items.append(exc)
+
+    def raise_if_any(self) -> None:
+        if len(self.items) == 1:
+            raise self.items[0]
+        if self.items:
+            params: dict[str, Any] = {}
+            for item in self.items:
+                params.update(item.params)
+            raise ValidationFailed(
+                "Some fields are not valid.",
+                errors=[(item.field or "request", item.message) for item in self.items],
+                **params,
+            )

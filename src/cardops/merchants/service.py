@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from cardops.channel.models import Provider, Region
 from cardops.channel.service import is_outside_region, region_for_province, visible_provider_ids
 from cardops.core.clock import as_utc, local, utcnow
 from cardops.core.config import get_settings
-from cardops.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cardops.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from cardops.core.i18n import N_
 from cardops.merchants.models import (
     CASE_DOC_TYPES,
@@ -113,34 +113,7 @@ _MID = re.compile(r"^[0-9]{15}$")
 # --- small helpers ------------------------------------------------------------------------
 
 
-class _Errors:
-    """Collect field errors so that a form shows all of them at once."""
-
-    def __init__(self) -> None:
-        self.items: list[ValidationFailed] = []
-
-    def check(self, func_: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func_(*args, **kwargs)
-        except ValidationFailed as exc:
-            self.items.append(exc)
-            return None
-
-    def add(self, exc: ValidationFailed) -> None:
-        self.items.append(exc)
-
-    def raise_if_any(self) -> None:
-        if len(self.items) == 1:
-            raise self.items[0]
-        if self.items:
-            params: dict[str, Any] = {}
-            for item in self.items:
-                params.update(item.params)
-            raise ValidationFailed(
-                "Some fields are not valid.",
-                errors=[(item.field or "request", item.message) for item in self.items],
-                **params,
-            )
+_Errors = FieldErrors  # one collector for the whole project (core.errors)
 
 
 def _one_line(value: str | None) -> str:

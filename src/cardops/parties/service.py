@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,7 @@ from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.core.clock import local, utcnow
 from cardops.core.config import get_settings
-from cardops.core.errors import Conflict, NotFound, ValidationFailed
+from cardops.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from cardops.core.i18n import N_
 from cardops.parties.models import (
     DOC_TYPES,
@@ -183,34 +183,7 @@ def validate_email(value: str, *, field: str = "email") -> str:
     return text
 
 
-class _Errors:
-    """Collect field errors so that a form shows all of them at once."""
-
-    def __init__(self) -> None:
-        self.items: list[ValidationFailed] = []
-
-    def check(self, func_: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func_(*args, **kwargs)
-        except ValidationFailed as exc:
-            self.items.append(exc)
-            return None
-
-    def add(self, exc: ValidationFailed) -> None:
-        self.items.append(exc)
-
-    def raise_if_any(self) -> None:
-        if len(self.items) == 1:
-            raise self.items[0]
-        if self.items:
-            params: dict[str, Any] = {}
-            for item in self.items:
-                params.update(item.params)
-            raise ValidationFailed(
-                "Some fields are not valid.",
-                errors=[(item.field or "request", item.message) for item in self.items],
-                **params,
-            )
+_Errors = FieldErrors  # one collector for the whole project (core.errors)
 
 
 def _text(value: str | None, *, field: str, max_length: int, multiline: bool = False) -> str | None:
