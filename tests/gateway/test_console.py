@@ -3,31 +3,16 @@ numbers and PINs, live operations, metrics."""
 
 from __future__ import annotations
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cardops.audit.models import AuditEntry
-from cardops.gateway import api, views
 from cardops.gateway.models import StopEntry
 from cardops.gateway.terminal import BlockingTerminal
 from tests.factories import api_headers, console, field_error
 from tests.gateway.conftest import PIN, Running, World
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _mounted(app: FastAPI) -> None:
-    """Until "gateway" is in core.registry.DOMAINS, mount its routers here."""
-    if any(getattr(r, "path", "") == "/gateway/stoplist" for r in app.router.routes):
-        return
-    probe = FastAPI()
-    probe.include_router(api.router, prefix="/api/v1")
-    probe.include_router(views.router, include_in_schema=False)
-    app.router.routes[0:0] = probe.router.routes[
-        -(len(api.router.routes) + len(views.router.routes)) :
-    ]
 
 
 def test_transactions_search_by_masked_card_and_rrn(
