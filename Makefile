@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install lock serve bench bench-audit bench-access bench-terminals bench-gateway clean test-postgres
+.PHONY: run test lint format install lock serve bench bench-audit bench-access bench-terminals bench-gateway bench-settlement bench-risk clean test-postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ format: $(STAMP)
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^cardops' > requirements.lock
 
-bench: bench-audit bench-access bench-terminals bench-gateway
+bench: bench-audit bench-access bench-terminals bench-gateway bench-settlement bench-risk
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_chain.py
@@ -58,6 +58,14 @@ bench-terminals: $(STAMP)
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/gateway_bench.py --database postgres
+
+bench-settlement: $(STAMP)
+	$(BIN)/python bench/settlement_bench.py
+	$(BIN)/python bench/settlement_bench.py --database postgres
+
+bench-risk: $(STAMP)
+	$(BIN)/python bench/risk_bench.py
+	$(BIN)/python bench/risk_bench.py --redis
 
 clean:
 	rm -rf $(VENV) var

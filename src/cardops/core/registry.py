@@ -28,6 +28,12 @@ DOMAINS: tuple[str, ...] = (
     "channel",
     "merchants",
     "gateway",
+    "servicedesk",
+    "repairs",
+    "warranty",
+    "settlement",
+    "reconciliation",
+    "risk",
 )
 
 

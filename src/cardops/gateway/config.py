@@ -18,6 +18,14 @@ def _int(name: str, default: int) -> int:
 @dataclass
 class GatewayConfig:
     onus_bin: str = field(default_factory=lambda: os.environ.get("CARDOPS_ONUS_BIN", "621234"))
+    # card-number prefixes of credit cards (everything else, on-us included, is debit)
+    credit_bins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            p.strip()
+            for p in os.environ.get("CARDOPS_CREDIT_BINS", "625678").split(",")
+            if p.strip()
+        )
+    )
     host: str = field(default_factory=lambda: os.environ.get("CARDOPS_GATEWAY_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _int("CARDOPS_GATEWAY_PORT", 8583))
     metrics_port: int = field(default_factory=lambda: _int("CARDOPS_GATEWAY_METRICS_PORT", 0))

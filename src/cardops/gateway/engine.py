@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -108,6 +108,7 @@ class Ctx:
     terminal: TerminalInfo | None = None
     pan: str = ""
     pan_hash: str | None = None
+    card_type: str = ""  # debit | credit, from the card number (or the original's)
     amount: int = 0
     route: str = ""
     original: Journal | None = None
@@ -123,6 +124,18 @@ class Ctx:
     replay: bool = False
     debit: Any = None  # an on-us payment waiting for the batch's wallets.debit_many
     saf: dict[str, str] | None = None  # a reversal to store once the journal row exists
+    risk: dict[str, Any] | None = None  # what the risk hook decided (scores, review), if any
+
+
+class RiskHook(Protocol):
+    """The risk participant plugged into the pipeline (``Engine.risk_hook``)."""
+
+    def evaluate(self, session: Session, ctx: Ctx) -> None:
+        """Score a request about to be executed; raise :class:`Decline` to refuse it.
+        Runs inside the batch's transaction; must never raise anything else."""
+
+    def observe(self, items: list[Ctx]) -> None:
+        """The final outcomes of a committed batch (aggregates, counters)."""
 
 
 def _digits(value: str | None, n: int) -> bool:
@@ -294,6 +307,7 @@ class Engine:
         self.prefetched_dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = {}
         self.prefetched_cards: dict[str, tuple[OnusCard, Any] | None] = {}
         self.prefetched_hashes: dict[str, str] = {}  # PAN → keyed hash, for one batch
+        self.risk_hook: RiskHook | None = None
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -491,6 +505,8 @@ class Engine:
             self.journal(session, [c for c in items if c.forward is None and not c.replay])
             session.commit()
         self.prefetched_dups, self.prefetched_cards, self.prefetched_hashes = {}, {}, {}
+        if self.risk_hook is not None:
+            self.risk_hook.observe([c for c in items if c.forward is None and not c.replay])
         for ctx in items:
             if ctx.dup_key and ctx.forward is None:
                 self.recent[ctx.dup_key] = (self._fingerprint(ctx.msg), ctx.response)
@@ -614,6 +630,7 @@ class Engine:
                     "currency": msg.get("49", "")[:3],
                     "pan_hash": ctx.pan_hash,
                     "pan_masked": crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
+                    "card_type": ctx.card_type,
                     "rrn": resp.get("37"),
                     "auth_code": resp.get("38", ""),
                     "response_code": ctx.rc,
@@ -833,6 +850,7 @@ class Engine:
         if not crypto.luhn_ok(pan):
             raise Decline("14")
         ctx.pan_hash = self.prefetched_hashes.get(pan) or crypto.pan_hash(pan)
+        ctx.card_type = self.card_type_of(pan)
         expiry = ctx.msg.get("14")
         if expiry and expiry < local(utcnow()).strftime("%y%m"):
             raise Decline("54")
@@ -937,12 +955,21 @@ class Engine:
             raise Decline(STOP_CODES.get(self.stoplist[ctx.pan_hash], "59"))
 
     def risk(self, session: Session, ctx: Ctx) -> None:
-        """The risk participant: passes everything until the risk rules fill it in."""
+        """The risk participant: the plugged-in hook scores the request (or nothing)."""
+        if self.risk_hook is not None:
+            self.risk_hook.evaluate(session, ctx)
 
     # --- execution ------------------------------------------------------------------------
 
     def is_onus(self, pan: str) -> bool:
         return pan.startswith(self.config.onus_bin)
+
+    def card_type_of(self, pan: str) -> str:
+        """Credit when the card number starts with a configured credit BIN, else debit
+        (on-us wallet cards are debit)."""
+        if not self.is_onus(pan) and pan.startswith(self.config.credit_bins):
+            return "credit"
+        return "debit"
 
     def find_original(self, session: Session, ctx: Ctx) -> Journal | None:
         msg = ctx.msg
@@ -984,6 +1011,7 @@ class Engine:
             if not ctx.pan_hash:
                 ctx.pan_hash = original.pan_hash
                 ctx.pan = ""
+            ctx.card_type = ctx.card_type or original.card_type
             self._check_original(session, ctx, original)
             ctx.route = original.route
         else:

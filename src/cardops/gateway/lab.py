@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cardops.auth.models import User
 from cardops.gateway import crypto, service
-from cardops.gateway.simulator import sim_cards
+from cardops.gateway.simulator import SIM_CREDIT_BIN, sim_cards
 
 LAB_PIN = "147258"
 
@@ -115,7 +115,8 @@ def seed(
         lab_cards.append(
             {"pan": pan, "expiry": expiry, "pin": LAB_PIN, "balance": balance, "route": "on-us"}
         )
-    for sim in sim_cards()[:6] + sim_cards()[6:56]:
+    sims = sim_cards()
+    for sim in sims[:56] + [c for c in sims if c.pan.startswith(SIM_CREDIT_BIN)][:10]:
         lab_cards.append(
             {
                 "pan": sim.pan,
@@ -123,6 +124,7 @@ def seed(
                 "pin": sim.pin,
                 "balance": sim.balance if sim.state == "active" else 0,
                 "route": "upstream",
+                "card_type": "credit" if sim.pan.startswith(SIM_CREDIT_BIN) else "debit",
             }
         )
     return {"terminals": lab_terminals, "cards": lab_cards}

@@ -76,6 +76,7 @@ class Journal(Base):
     currency: Mapped[str] = mapped_column(String(3), default="")
     pan_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     pan_masked: Mapped[str] = mapped_column(String(19), default="", index=True)
+    card_type: Mapped[str] = mapped_column(String(6), default="")  # debit | credit | "" (no card)
     rrn: Mapped[str | None] = mapped_column(String(12), index=True)
     auth_code: Mapped[str] = mapped_column(String(6), default="")
     response_code: Mapped[str] = mapped_column(String(2), default="", index=True)

@@ -17,6 +17,7 @@ from cardops.gateway import codec, crypto
 from cardops.gateway.config import DEV_ZPK
 
 SIM_BIN = "623456"
+SIM_CREDIT_BIN = "625678"  # the simulator's credit cards (the gateway's default credit BIN)
 
 
 @dataclass
@@ -29,8 +30,8 @@ class SimCard:
     tries: int = 0
 
 
-def _pan(n: int) -> str:
-    body = f"{SIM_BIN}{n:09d}"
+def _pan(n: int, bin_: str = SIM_BIN) -> str:
+    body = f"{bin_}{n:09d}"
     return body + crypto.luhn_digit(body)
 
 
@@ -46,6 +47,7 @@ def sim_cards() -> list[SimCard]:
     ]
     # load-test cards: plenty of money
     cards += [SimCard(_pan(100 + i), "123456", 10**11, "3012") for i in range(200)]
+    cards += [SimCard(_pan(300 + i, SIM_CREDIT_BIN), "123456", 10**11, "3012") for i in range(50)]
     return cards
 
 

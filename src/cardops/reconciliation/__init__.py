@@ -1,0 +1,1 @@
+"""Bank clearing files and reconciliation cases."""

@@ -1,0 +1,1 @@
+"""Faulty-terminal repair, loaners, RMA, field service records."""

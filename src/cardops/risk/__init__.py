@@ -1,0 +1,1 @@
+"""Risk rules, scenarios, alerts, merchant ratings."""

@@ -1,0 +1,1 @@
+"""Service desk tickets, SLAs, complaints, surveys."""

@@ -1,0 +1,1 @@
+"""Business days, merchant settlement, profit sharing."""

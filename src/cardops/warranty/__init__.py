@@ -1,0 +1,1 @@
+"""Numbered service cards, returns and exchanges."""
