@@ -99,10 +99,13 @@ def missing() -> dict[str, list[str]]:
     return result
 
 
-def write_missing() -> int:
-    """Append untranslated strings (with an empty translation) to each domain's po file."""
+def write_missing(only: str | None = None) -> int:
+    """Append untranslated strings (with an empty translation) to each domain's po file
+    (or to ``only`` that domain's)."""
     added = 0
     for name, strings in missing().items():
+        if only is not None and name != only:
+            continue
         domain_dir = ROOT / name
         po = load_po(domain_dir)
         for text in strings:
