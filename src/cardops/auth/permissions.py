@@ -45,6 +45,7 @@ DEFAULT_ROLES: dict[str, tuple[str, str]] = {
     "data_analyst": ("Data analyst", "数据分析员"),
     "risk_officer": ("Risk officer", "风控专员"),
     "key_custodian": ("Key custodian", "密钥保管员"),
+    "technician": ("Technician", "维修技术员"),
 }
 
 ALL_ROLES = tuple(DEFAULT_ROLES)
