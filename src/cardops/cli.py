@@ -95,6 +95,9 @@ def _register_domains() -> None:
         app.add_typer(module.app, name=module.NAME)
         for name, sub_app in getattr(module, "TOP_LEVEL", {}).items():
             app.add_typer(sub_app, name=name)
+        # single top-level commands, e.g. ``cardops settle DATE``: {name: function}
+        for name, command in getattr(module, "TOP_LEVEL_COMMANDS", {}).items():
+            app.command(name)(command)
 
 
 _register_domains()
