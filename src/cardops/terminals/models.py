@@ -4,6 +4,8 @@ its three codes and its terminal master key, stock locations, movements and the 
 Lifecycle (``TRANSITIONS``): received from the manufacturer (awaiting quality check) → in stock
 at HQ → allocated to an order → shipped → at a provider → installed at a merchant → activated
 (TID/MID bound); faults go to repair or back to the factory; units end scrapped.
+After-sales lends loaners from stock (on loan → back in stock) and hands replacement units
+over (allocated → at provider / installed); see ``cardops.repairs``.
 """
 
 from __future__ import annotations
@@ -128,13 +130,15 @@ class TerminalState(enum.StrEnum):
     IN_REPAIR = "in_repair"
     RETURNED_TO_FACTORY = "returned_to_factory"
     SCRAPPED = "scrapped"
+    ON_LOAN = "on_loan"  # a loaner (备用机) lent by after-sales to a provider or merchant
 
 
 _S = TerminalState
 TRANSITIONS: dict[TerminalState, set[TerminalState]] = {
     _S.RECEIVED: {_S.IN_STOCK, _S.RETURNED_TO_FACTORY},
-    _S.IN_STOCK: {_S.ALLOCATED, _S.FAULTY, _S.RETURNED_TO_FACTORY, _S.SCRAPPED},
-    _S.ALLOCATED: {_S.IN_STOCK, _S.SHIPPED},
+    _S.IN_STOCK: {_S.ALLOCATED, _S.FAULTY, _S.RETURNED_TO_FACTORY, _S.SCRAPPED, _S.ON_LOAN},
+    # allocated → at provider / installed: a replacement unit handed over by after-sales
+    _S.ALLOCATED: {_S.IN_STOCK, _S.SHIPPED, _S.AT_PROVIDER, _S.INSTALLED},
     _S.SHIPPED: {_S.AT_PROVIDER, _S.IN_STOCK},  # received, or came back undelivered
     _S.AT_PROVIDER: {_S.ALLOCATED, _S.INSTALLED, _S.FAULTY, _S.IN_STOCK},
     _S.INSTALLED: {_S.ACTIVATED, _S.AT_PROVIDER, _S.FAULTY},
@@ -148,8 +152,10 @@ TRANSITIONS: dict[TerminalState, set[TerminalState]] = {
         _S.RETURNED_TO_FACTORY,
         _S.SCRAPPED,
     },
-    _S.RETURNED_TO_FACTORY: {_S.IN_STOCK},
+    # back from the factory: into stock, or (a customer's unit of a repair case) in repair
+    _S.RETURNED_TO_FACTORY: {_S.IN_STOCK, _S.IN_REPAIR},
     _S.SCRAPPED: set(),
+    _S.ON_LOAN: {_S.IN_STOCK, _S.FAULTY},  # the loaner came back, or broke while lent
 }
 
 

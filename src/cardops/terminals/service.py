@@ -288,6 +288,44 @@ def move(
     return movement
 
 
+def note_event(
+    session: Session,
+    actor: User | None,
+    terminal: Terminal,
+    *,
+    kind: str,
+    document: str | None = None,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> TerminalMovement:
+    """A history line for a unit that neither moves nor changes state (an inspection, a repair
+    finished, a replacement recorded). The caller checks its own permission first."""
+    movement = TerminalMovement(
+        terminal_id=terminal.id,
+        at=utcnow(),
+        kind=(kind or "note")[:24],
+        from_location_id=terminal.location_id,
+        to_location_id=terminal.location_id,
+        from_state=terminal.state,
+        to_state=terminal.state,
+        document=(document or None) and document[:48],
+        actor_id=actor.id if actor is not None else None,
+        note=(note or "")[:500],
+        data=data or {},
+    )
+    session.add(movement)
+    session.flush()
+    record(
+        session,
+        actor,
+        f"terminal.{movement.kind}",
+        terminal,
+        serial=terminal.serial,
+        document=movement.document,
+    )
+    return movement
+
+
 # --- finding units --------------------------------------------------------------------------
 
 
