@@ -1,0 +1,362 @@
+"""Aggregates the rules read: per card, terminal and merchant, over 10 min, 1 h and 24 h —
+requests, approved amount, declines, wrong-PIN answers, stop-listed card attempts — plus each
+merchant's usual amount, today's and this month's approved totals, and which cards it has
+seen.
+
+:class:`MemoryStore` (the default) keeps them in the gateway process: exact sliding windows
+(a time-ordered event list per key with one running total and one pointer per window, so a
+read costs a few steps whatever the traffic). At start the gateway rebuilds it from the
+journal (:func:`cardops.risk.engine.rebuild`), so it survives a restart.
+
+:class:`RedisStore` (``CARDOPS_REDIS_URL``) keeps them in Redis, shared by every gateway
+process: minute slots (last 60 minutes) and hour slots (last 24 hours) per key in one hash,
+read by one Lua script call per request and written by one pipelined call per batch. Its
+windows are the current minute plus the previous 9 / 59 full minutes, and the current hour
+plus the previous 23.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cardops.risk.expressions import METRICS, WINDOW_SECONDS, WINDOWS
+
+SPANS = tuple(WINDOW_SECONDS[w] for w in WINDOWS)
+DIMS = ("card", "terminal", "merchant")
+USUAL_MIN = 5  # approved payments before a merchant has a usual amount
+
+
+@dataclass(slots=True)
+class Event:
+    """One request's final outcome, as the aggregates count it."""
+
+    ts: float  # epoch seconds
+    card: str | None
+    tid: str | None
+    merchant: int | None
+    approved_amount: int  # amount when approved (a debit), else 0
+    declined: bool
+    pin_failure: bool
+    stoplisted: bool
+    day: str  # YYYYMMDD, local
+    month: str  # YYYYMM
+
+    def row(self) -> tuple[int, int, int, int, int]:
+        return (
+            1,
+            self.approved_amount,
+            int(self.declined),
+            int(self.pin_failure),
+            int(self.stoplisted),
+        )
+
+
+@dataclass(slots=True)
+class Probe:
+    """What one request asks of the aggregates."""
+
+    now: float
+    card: str | None
+    tid: str | None
+    merchant: int | None
+    day: str
+    month: str
+
+
+_NAMES = [[f"{dim}__{m}_{w}" for w in WINDOWS for m in METRICS] for dim in DIMS]
+
+
+def _empty(out: dict[str, Any], dim_index: int) -> None:
+    for name in _NAMES[dim_index]:
+        out[name] = 0
+
+
+class Series:
+    """Exact sliding windows over one key's events (appended in time order)."""
+
+    __slots__ = ("ptr", "rows", "tot", "ts")
+
+    def __init__(self) -> None:
+        self.ts: list[float] = []
+        self.rows: list[tuple[int, int, int, int, int]] = []
+        self.ptr = [0, 0, 0]
+        self.tot = [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]
+
+    def add(self, ts: float, row: tuple[int, int, int, int, int]) -> None:
+        self.ts.append(ts)
+        self.rows.append(row)
+        for tot in self.tot:
+            for j in range(5):
+                tot[j] += row[j]
+
+    def advance(self, now: float) -> None:
+        ts, rows, n = self.ts, self.rows, len(self.ts)
+        for w in range(3):
+            p, limit, tot = self.ptr[w], now - SPANS[w], self.tot[w]
+            while p < n and ts[p] <= limit:
+                r = rows[p]
+                tot[0] -= r[0]
+                tot[1] -= r[1]
+                tot[2] -= r[2]
+                tot[3] -= r[3]
+                tot[4] -= r[4]
+                p += 1
+            self.ptr[w] = p
+        gone = self.ptr[2]
+        if gone > 64 and gone * 2 > n:
+            del ts[:gone]
+            del rows[:gone]
+            self.ptr = [p - gone for p in self.ptr]
+
+    def empty(self) -> bool:
+        return self.ptr[2] >= len(self.ts)
+
+    def write(self, out: dict[str, Any], dim_index: int) -> None:
+        names = _NAMES[dim_index]
+        i = 0
+        for w in range(3):
+            tot = self.tot[w]
+            for j in range(5):
+                out[names[i]] = tot[j]
+                i += 1
+
+
+class MemoryStore:
+    """The aggregates in this process."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.series: tuple[dict[Any, Series], ...] = ({}, {}, {})
+        self.usual: dict[int, list[int]] = {}
+        self.pairs: set[tuple[str, int]] = set()
+        self.day_totals: dict[tuple[int, str], int] = {}
+        self.month_totals: dict[tuple[int, str], int] = {}
+        self.records = 0
+
+    def features(self, probe: Probe) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for index, key in enumerate((probe.card, probe.tid, probe.merchant)):
+            series = self.series[index].get(key) if key is not None else None
+            if series is None:
+                _empty(out, index)
+                continue
+            series.advance(probe.now)
+            series.write(out, index)
+        merchant = probe.merchant
+        usual = self.usual.get(merchant) if merchant is not None else None
+        out["merchant__usual_amount"] = (
+            usual[1] // usual[0] if usual is not None and usual[0] >= USUAL_MIN else None
+        )
+        out["txn__first_at_merchant"] = (
+            probe.card is not None
+            and merchant is not None
+            and (probe.card, merchant) not in self.pairs
+        )
+        out["merchant__day_total"] = (
+            self.day_totals.get((merchant, probe.day), 0) if merchant is not None else 0
+        )
+        out["merchant__month_total"] = (
+            self.month_totals.get((merchant, probe.month), 0) if merchant is not None else 0
+        )
+        return out
+
+    def record(self, events: list[Event]) -> None:
+        for event in events:
+            row = event.row()
+            for index, key in enumerate((event.card, event.tid, event.merchant)):
+                if key is None:
+                    continue
+                series = self.series[index].get(key)
+                if series is None:
+                    series = self.series[index][key] = Series()
+                series.add(event.ts, row)
+            if event.approved_amount and event.merchant is not None:
+                self.adjust(event.merchant, event.day, event.month, event.approved_amount)
+                usual = self.usual.setdefault(event.merchant, [0, 0])
+                usual[0] += 1
+                usual[1] += event.approved_amount
+                if event.card is not None:
+                    self.pairs.add((event.card, event.merchant))
+        self.records += len(events)
+        if self.records > 50_000:
+            self.records = 0
+            self.forget(events[-1].ts if events else 0.0)
+
+    def adjust(self, merchant: int, day: str, month: str, delta: int) -> None:
+        self.day_totals[(merchant, day)] = self.day_totals.get((merchant, day), 0) + delta
+        key = (merchant, month)
+        self.month_totals[key] = self.month_totals.get(key, 0) + delta
+
+    def forget(self, now: float) -> None:
+        """Drop keys with nothing in the last 24 hours (memory stays bounded)."""
+        for table in self.series:
+            for key in [k for k, s in table.items() if s.ts and s.ts[-1] <= now - SPANS[2]]:
+                del table[key]
+
+    def seed_usual(self, merchant: int, count: int, total: int) -> None:
+        self.usual[merchant] = [count, total]
+
+    def seed_pair(self, card: str, merchant: int) -> None:
+        self.pairs.add((card, merchant))
+
+    def seed_totals(self, merchant: int, day: str, month: str, amount: int) -> None:
+        self.adjust(merchant, day, month, amount)
+
+    def close(self) -> None:
+        pass
+
+
+_READ = """
+local now_m = tonumber(ARGV[1])
+local now_h = tonumber(ARGV[2])
+local out = {}
+for k = 1, 3 do
+  local acc = {0,0,0,0,0, 0,0,0,0,0, 0,0,0,0,0}
+  local all = redis.call('HGETALL', KEYS[k])
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local p = {}
+    for x in string.gmatch(all[i + 1], '[^,]+') do p[#p + 1] = tonumber(x) end
+    local id = p[1]
+    if string.sub(f, 1, 1) == 'm' then
+      if id > now_m - 10 then for j = 1, 5 do acc[j] = acc[j] + p[j + 1] end end
+      if id > now_m - 60 then for j = 1, 5 do acc[5 + j] = acc[5 + j] + p[j + 1] end end
+    elseif id > now_h - 24 then
+      for j = 1, 5 do acc[10 + j] = acc[10 + j] + p[j + 1] end
+    end
+  end
+  for j = 1, 15 do out[#out + 1] = acc[j] end
+end
+local u = redis.call('HMGET', KEYS[4], ARGV[3] .. ':c', ARGV[3] .. ':s')
+out[#out + 1] = tonumber(u[1] or '0') or 0
+out[#out + 1] = tonumber(u[2] or '0') or 0
+out[#out + 1] = redis.call('SISMEMBER', KEYS[5], ARGV[4])
+out[#out + 1] = tonumber(redis.call('GET', KEYS[6]) or '0') or 0
+out[#out + 1] = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
+return out
+"""
+
+_WRITE = """
+local i = 1
+while i <= #ARGV do
+  local key = ARGV[i]
+  local m = tonumber(ARGV[i + 1])
+  local h = tonumber(ARGV[i + 2])
+  local v = {tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]),
+             tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])}
+  i = i + 8
+  for _, slot in ipairs({{'m' .. (m % 60), m}, {'h' .. (h % 24), h}}) do
+    local cur = redis.call('HGET', key, slot[1])
+    local acc = {slot[2], 0, 0, 0, 0, 0}
+    local keep = true
+    if cur then
+      local p = {}
+      for x in string.gmatch(cur, '[^,]+') do p[#p + 1] = tonumber(x) end
+      if p[1] == slot[2] then acc = p elseif p[1] > slot[2] then keep = false end
+    end
+    if keep then
+      for j = 1, 5 do acc[j + 1] = acc[j + 1] + v[j] end
+      redis.call('HSET', key, slot[1], table.concat(acc, ','))
+    end
+  end
+  redis.call('EXPIRE', key, 90000)
+end
+return 1
+"""
+
+
+def _fmt(value: int) -> str:
+    return str(int(value))
+
+
+class RedisStore:
+    """The aggregates in Redis, shared by every gateway process that uses the same prefix."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str = "cardops:risk") -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1)
+        self.prefix = prefix
+        self.read = self.client.register_script(_READ)
+        self.write = self.client.register_script(_WRITE)
+        self.client.ping()
+
+    def _key(self, dim: str, key: Any) -> str:
+        return f"{self.prefix}:s:{dim}:{key}"
+
+    def features(self, probe: Probe) -> dict[str, Any]:
+        p = self.prefix
+        merchant = "" if probe.merchant is None else str(probe.merchant)
+        keys = [
+            self._key("card", probe.card) if probe.card else f"{p}:none",
+            self._key("terminal", probe.tid) if probe.tid else f"{p}:none",
+            self._key("merchant", merchant) if merchant else f"{p}:none",
+            f"{p}:usual",
+            f"{p}:seen:{merchant}",
+            f"{p}:day:{merchant}:{probe.day}",
+            f"{p}:month:{merchant}:{probe.month}",
+        ]
+        minute, hour = int(probe.now // 60), int(probe.now // 3600)
+        values = self.read(keys=keys, args=[minute, hour, merchant, probe.card or ""])
+        out: dict[str, Any] = {}
+        i = 0
+        for index in range(3):
+            names = _NAMES[index]
+            for j in range(15):
+                out[names[j]] = int(values[i + j])
+            i += 15
+        count, total, seen, day, month = (int(v) for v in values[45:50])
+        out["merchant__usual_amount"] = total // count if count >= USUAL_MIN else None
+        out["txn__first_at_merchant"] = bool(probe.card and merchant and not seen)
+        out["merchant__day_total"] = day if merchant else 0
+        out["merchant__month_total"] = month if merchant else 0
+        return out
+
+    def record(self, events: list[Event]) -> None:
+        if not events:
+            return
+        args: list[Any] = []
+        pipe = self.client.pipeline(transaction=False)
+        p = self.prefix
+        for event in events:
+            row = [_fmt(v) for v in event.row()]
+            minute, hour = int(event.ts // 60), int(event.ts // 3600)
+            for dim, key in zip(DIMS, (event.card, event.tid, event.merchant), strict=True):
+                if key is not None:
+                    args += [self._key(dim, key), minute, hour, *row]
+            if event.approved_amount and event.merchant is not None:
+                m = event.merchant
+                pipe.hincrby(f"{p}:usual", f"{m}:c", 1)
+                pipe.hincrby(f"{p}:usual", f"{m}:s", event.approved_amount)
+                self._totals(pipe, m, event.day, event.month, event.approved_amount)
+                if event.card is not None:
+                    pipe.sadd(f"{p}:seen:{m}", event.card)
+        self.write(keys=[], args=args, client=pipe)
+        pipe.execute()
+
+    def _totals(self, pipe: Any, merchant: int, day: str, month: str, delta: int) -> None:
+        p = self.prefix
+        pipe.incrby(f"{p}:day:{merchant}:{day}", delta)
+        pipe.expire(f"{p}:day:{merchant}:{day}", 3 * 86400)
+        pipe.incrby(f"{p}:month:{merchant}:{month}", delta)
+        pipe.expire(f"{p}:month:{merchant}:{month}", 40 * 86400)
+
+    def adjust(self, merchant: int, day: str, month: str, delta: int) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self._totals(pipe, merchant, day, month, delta)
+        pipe.execute()
+
+    def forget(self, now: float) -> None:
+        pass  # keys expire by themselves
+
+    def clear(self) -> None:
+        """Delete every key under this prefix (tests, a benchmark's fresh start)."""
+        for key in self.client.scan_iter(f"{self.prefix}:*", count=500):
+            self.client.delete(key)
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,671 @@
+"""The risk participant of the gateway (``Engine.risk_hook``).
+
+``evaluate`` runs after the stop list and before execution, inside the batch's transaction:
+it enforces the merchant's rating limits (single, daily, monthly → ``61``), then builds one
+flat CEL context from the request and the aggregates and runs every active scenario's
+compiled rules. The scores of the rules that hold add up; the scenario's thresholds turn the
+total into approve / review / decline. Review lets the request through and opens an alert;
+decline answers the scenario's (or the highest-scoring fired rule's) code and opens an alert.
+
+``observe`` receives the committed outcomes and updates the aggregates.
+
+The configuration (scenarios, rules, ratings, limits) is reloaded when the ``risk_config``
+version changes (checked at most once a second), so an edit in the console reaches running
+gateways within seconds; a rule is compiled once per version. A rule that fails at run time
+(a null value, a type mismatch) counts as not holding: it never declines by accident. The
+failure is counted, logged and written to the rule (``error_count``, ``last_error``) where
+the risk officer sees it. ``evaluate`` and ``observe`` never raise anything but ``Decline``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import cel
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cardops.core.clock import utcnow
+from cardops.core.db import session_factory
+from cardops.core.models import current_version
+from cardops.risk.aggregates import Event, MemoryStore, Probe, RedisStore
+from cardops.risk.expressions import compile_rule
+from cardops.risk.models import (
+    CONFIG_VERSION,
+    Alert,
+    MerchantRating,
+    RatingLimit,
+    Rule,
+    Scenario,
+)
+
+log = logging.getLogger("cardops.risk")
+
+STOP_RCS = ("41", "43", "59")
+PIN_RCS = ("55", "75")
+DEBIT_KINDS = ("purchase", "preauth", "completion")
+COUNTED_KINDS = ("purchase", "preauth", "completion", "balance")
+
+
+@dataclass
+class RiskConfig:
+    enabled: bool = field(
+        default_factory=lambda: (
+            os.environ.get("CARDOPS_RISK", "on").lower() not in ("off", "0", "false", "no")
+        )
+    )
+    redis_url: str = field(default_factory=lambda: os.environ.get("CARDOPS_REDIS_URL", ""))
+    redis_prefix: str = field(
+        default_factory=lambda: os.environ.get("CARDOPS_RISK_REDIS_PREFIX", "cardops:risk")
+    )
+    sla_minutes: int = field(
+        default_factory=lambda: int(os.environ.get("CARDOPS_RISK_SLA_MINUTES", "30") or 30)
+    )
+    # write the risk step's timings here every few seconds (benchmarks)
+    stats_file: str = field(default_factory=lambda: os.environ.get("CARDOPS_RISK_STATS_FILE", ""))
+
+
+@dataclass
+class LoadedRule:
+    id: int
+    code: str
+    score: int
+    decline_code: str
+    program: Any
+
+
+@dataclass
+class LoadedScenario:
+    id: int
+    code: str
+    kinds: frozenset[str]
+    review: int
+    decline: int
+    decline_code: str
+    rules: list[LoadedRule]
+
+
+@dataclass
+class Verdict:
+    scenario: LoadedScenario
+    total: int
+    fired: list[LoadedRule]
+    decision: str
+
+    def code(self) -> str:
+        coded = [r for r in self.fired if r.decline_code]
+        if coded:
+            return max(coded, key=lambda r: r.score).decline_code
+        return self.scenario.decline_code
+
+
+def decide(scenario: LoadedScenario, total: int) -> str:
+    if total >= scenario.decline:
+        return "decline"
+    if total >= scenario.review:
+        return "review"
+    return "approve"
+
+
+def run_scenario(scenario: LoadedScenario, context: Any, errors: Any | None = None) -> Verdict:
+    """The rules of ``scenario`` over ``context``; a rule that fails counts as not holding
+    (``errors(rule, message)`` is told)."""
+    total = 0
+    fired: list[LoadedRule] = []
+    for rule in scenario.rules:
+        try:
+            result = rule.program.execute(context)
+        except Exception as exc:
+            if errors is not None:
+                errors(rule, str(exc).split(". ")[0][:300] or type(exc).__name__)
+            continue
+        if result is True:
+            total += rule.score
+            fired.append(rule)
+        elif result is not False and errors is not None:
+            errors(rule, f"gave {type(result).__name__}, not true/false")
+    return Verdict(scenario, total, fired, decide(scenario, total))
+
+
+class Rating:
+    __slots__ = ("daily", "monthly", "rating", "single")
+
+    def __init__(self, rating: str, single: int | None, daily: int | None, monthly: int | None):
+        self.rating, self.single, self.daily, self.monthly = rating, single, daily, monthly
+
+
+def load_scenarios(
+    session: Session,
+    cache: dict[tuple[int, int], Any] | None = None,
+    *,
+    include_inactive: bool = False,
+    scenario_id: int | None = None,
+) -> list[LoadedScenario]:
+    """Active scenarios with their active rules, compiled (once per rule version when a
+    ``cache`` is given). A stored rule that no longer compiles is left out and logged."""
+    query = select(Scenario).order_by(Scenario.id)
+    if scenario_id is not None:
+        query = query.where(Scenario.id == scenario_id)
+    elif not include_inactive:
+        query = query.where(Scenario.active.is_(True))
+    scenarios = list(session.execute(query).scalars())
+    rules_query = select(Rule).order_by(Rule.id)
+    if not include_inactive:
+        rules_query = rules_query.where(Rule.active.is_(True))
+    by_scenario: dict[int, list[Rule]] = {}
+    for rule in session.execute(rules_query).scalars():
+        by_scenario.setdefault(rule.scenario_id, []).append(rule)
+    out = []
+    for scenario in scenarios:
+        loaded = []
+        for rule in by_scenario.get(scenario.id, []):
+            key = (rule.id, rule.version)
+            program = cache.get(key) if cache is not None else None
+            if program is None:
+                try:
+                    program = compile_rule(rule.expression).program
+                except Exception:
+                    log.warning("risk rule %s v%s does not compile", rule.code, rule.version)
+                    continue
+                if cache is not None:
+                    cache[key] = program
+            loaded.append(LoadedRule(rule.id, rule.code, rule.score, rule.decline_code, program))
+        out.append(
+            LoadedScenario(
+                scenario.id,
+                scenario.code,
+                frozenset(scenario.kind_list),
+                scenario.review_threshold,
+                scenario.decline_threshold,
+                scenario.decline_code,
+                loaded,
+            )
+        )
+    return out
+
+
+def load_ratings(session: Session) -> dict[int, Rating]:
+    limits = {r.rating: r for r in session.execute(select(RatingLimit)).scalars()}
+    out = {}
+    for row in session.execute(select(MerchantRating)).scalars():
+        limit = limits.get(row.rating)
+        out[row.merchant_id] = Rating(
+            row.rating,
+            limit.single_limit if limit else None,
+            limit.daily_limit if limit else None,
+            limit.monthly_limit if limit else None,
+        )
+    return out
+
+
+def make_store(config: RiskConfig) -> MemoryStore | RedisStore:
+    if config.redis_url:
+        return RedisStore(config.redis_url, config.redis_prefix)
+    return MemoryStore()
+
+
+class RiskRuntime:
+    """Implements the gateway's ``RiskHook``."""
+
+    def __init__(
+        self,
+        *,
+        store: MemoryStore | RedisStore | None = None,
+        config: RiskConfig | None = None,
+        sessions: Any = None,
+        stoplist: Any = None,
+        clock: Any = None,
+        onus_bin: str = "621234",
+    ) -> None:
+        from cardops.core.config import get_settings
+
+        self.config = config or RiskConfig()
+        self.store = store if store is not None else make_store(self.config)
+        self.sessions = sessions or session_factory
+        # () -> the gateway's stop list (pan hash → reason), which it replaces when it reloads
+        self.stoplist = stoplist if stoplist is not None else dict
+        self.onus_bin = onus_bin
+        self.clock = clock or time.time
+        self.tz = ZoneInfo(get_settings().timezone)
+        self.scenarios: list[LoadedScenario] = []
+        self.ratings: dict[int, Rating] = {}
+        self.programs: dict[tuple[int, int], Any] = {}
+        self.version = -1
+        self.checked = 0.0
+        self.pending: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.errors: dict[int, list[Any]] = {}  # rule id → [count, message]
+        self.error_total = 0
+        self.failures = 0  # evaluations that failed as a whole (aggregates unreachable …)
+        self.timings: deque[float] = deque(maxlen=200_000)
+        self.flushed = time.monotonic()
+        self.evaluated = 0
+        self.alerts = 0
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def refresh(self, session: Session, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.checked < 1.0:
+            return
+        self.checked = now
+        version = current_version(session, CONFIG_VERSION)
+        if version == self.version and not force:
+            return
+        self.scenarios = load_scenarios(session, self.programs)
+        self.ratings = load_ratings(session)
+        self.version = version
+        log.info(
+            "risk configuration v%s: %d scenarios, %d rules, %d rated merchants",
+            version,
+            len(self.scenarios),
+            sum(len(s.rules) for s in self.scenarios),
+            len(self.ratings),
+        )
+
+    # --- the hook --------------------------------------------------------------------------
+
+    def evaluate(self, session: Session, ctx: Any) -> None:
+        from cardops.gateway.engine import Decline
+
+        started = time.perf_counter()
+        try:
+            self._evaluate(session, ctx)
+        except Decline:
+            raise
+        except Exception:
+            self.failures += 1
+            log.exception("risk evaluation failed (request let through)")
+        finally:
+            self.timings.append(time.perf_counter() - started)
+
+    def _evaluate(self, session: Session, ctx: Any) -> None:
+        from cardops.gateway.engine import Decline
+
+        self.refresh(session)
+        kind = ctx.kind.value
+        terminal = ctx.terminal
+        if kind not in COUNTED_KINDS or terminal is None:
+            return
+        merchant = terminal.merchant_id
+        day = ctx.local_date
+        month = day[:6]
+        now = self.clock()
+        features: dict[str, Any] | None = None
+        rating = self.ratings.get(merchant) if merchant is not None else None
+        if rating is not None and kind in DEBIT_KINDS:
+            if rating.single is not None and ctx.amount > rating.single:
+                ctx.risk = {"limit": "single", "rating": rating.rating}
+                raise Decline("61")
+            if rating.daily is not None or rating.monthly is not None:
+                features = self._features(ctx, now, merchant, day, month)
+                pending = self.pending.get(merchant, 0)
+                if (
+                    rating.daily is not None
+                    and features["merchant__day_total"] + pending + ctx.amount > rating.daily
+                ):
+                    ctx.risk = {"limit": "daily", "rating": rating.rating}
+                    raise Decline("61")
+                if (
+                    rating.monthly is not None
+                    and features["merchant__month_total"] + pending + ctx.amount > rating.monthly
+                ):
+                    ctx.risk = {"limit": "monthly", "rating": rating.rating}
+                    raise Decline("61")
+            with self.lock:
+                self.pending[merchant] = self.pending.get(merchant, 0) + ctx.amount
+            ctx.risk = {"pending": ctx.amount}
+        scenarios = [s for s in self.scenarios if kind in s.kinds and s.rules]
+        if not scenarios:
+            return
+        self.evaluated += 1
+        if features is None:
+            features = self._features(ctx, now, merchant, day, month)
+        usual = features["merchant__usual_amount"]
+        local_now = datetime.fromtimestamp(now, self.tz)
+        features.update(
+            txn__amount=ctx.amount,
+            txn__kind=kind,
+            txn__card_type=ctx.card_type or "",
+            txn__onus=bool(ctx.pan) and ctx.pan.startswith(self.onus_bin),
+            txn__hour=local_now.hour,
+            txn__weekday=local_now.isoweekday(),
+            txn__amount_ratio=ctx.amount / usual if usual else None,
+            terminal__tid=ctx.tid,
+            merchant__id=merchant if merchant is not None else 0,
+            merchant__mid=terminal.mid or "",
+            merchant__rating=rating.rating if rating is not None else "",
+        )
+        context = cel.Context(features)
+        worst: Verdict | None = None
+        for scenario in scenarios:
+            verdict = run_scenario(scenario, context, self._error)
+            if verdict.decision == "approve":
+                continue
+            self._open_alert(session, ctx, verdict, now)
+            if worst is None or (worst.decision == "review" and verdict.decision == "decline"):
+                worst = verdict
+        if worst is None:
+            return
+        risk = dict(ctx.risk or {})
+        risk.update(
+            decision=worst.decision,
+            scenario=worst.scenario.code,
+            score=worst.total,
+            rules=[r.code for r in worst.fired],
+        )
+        ctx.risk = risk
+        if worst.decision == "decline":
+            raise Decline(worst.code())
+
+    def _features(
+        self, ctx: Any, now: float, merchant: int | None, day: str, month: str
+    ) -> dict[str, Any]:
+        return self.store.features(Probe(now, ctx.pan_hash, ctx.tid, merchant, day, month))
+
+    def _open_alert(self, session: Session, ctx: Any, verdict: Verdict, now: float) -> None:
+        from cardops.gateway import crypto
+
+        at = utcnow()
+        terminal = ctx.terminal
+        session.add(
+            Alert(
+                scenario_id=verdict.scenario.id,
+                decision=verdict.decision,
+                score=verdict.total,
+                rules=[{"code": r.code, "score": r.score} for r in verdict.fired],
+                kind=ctx.kind.value,
+                tid=ctx.tid[:8],
+                mid=(terminal.mid or "")[:15],
+                merchant_id=terminal.merchant_id,
+                pan_hash=ctx.pan_hash,
+                pan_masked=crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
+                amount=ctx.amount,
+                dup_key=ctx.dup_key,
+                state="open",
+                created_at=at,
+                due_at=at + timedelta(minutes=self.config.sla_minutes),
+            )
+        )
+        self.alerts += 1
+
+    def _error(self, rule: LoadedRule, message: str) -> None:
+        with self.lock:
+            entry = self.errors.setdefault(rule.id, [0, ""])
+            entry[0] += 1
+            entry[1] = message
+            self.error_total += 1
+        log.warning("risk rule %s failed at run time: %s", rule.code, message)
+
+    def observe(self, items: list[Any]) -> None:
+        try:
+            self._observe(items)
+        except Exception:
+            self.failures += 1
+            log.exception("risk aggregates not updated")
+        try:
+            self.flush()
+        except Exception:
+            log.exception("risk rule errors not written")
+
+    def _observe(self, items: list[Any]) -> None:
+        now = self.clock()
+        events: list[Event] = []
+        stoplist: dict[str, str] = self.stoplist()
+        for ctx in items:
+            kind = ctx.kind.value
+            risk = ctx.risk or {}
+            pending = risk.get("pending")
+            terminal = ctx.terminal
+            merchant = terminal.merchant_id if terminal is not None else None
+            if pending and merchant is not None:
+                with self.lock:
+                    left = self.pending.get(merchant, 0) - pending
+                    if left > 0:
+                        self.pending[merchant] = left
+                    else:
+                        self.pending.pop(merchant, None)
+            if kind in ("reversal", "void") and ctx.rc == "00":
+                self._undo(ctx)
+                continue
+            if kind not in COUNTED_KINDS or terminal is None:
+                continue
+            rc = ctx.rc
+            approved = rc == "00"
+            stoplisted = rc in STOP_RCS and bool(ctx.pan_hash) and ctx.pan_hash in stoplist
+            day = ctx.local_date
+            events.append(
+                Event(
+                    ts=now,
+                    card=ctx.pan_hash,
+                    tid=ctx.tid or None,
+                    merchant=merchant,
+                    approved_amount=ctx.amount if approved and kind in DEBIT_KINDS else 0,
+                    declined=not approved,
+                    pin_failure=rc in PIN_RCS,
+                    stoplisted=stoplisted,
+                    day=day,
+                    month=day[:6],
+                )
+            )
+        if events:
+            self.store.record(events)
+
+    def _undo(self, ctx: Any) -> None:
+        original = ctx.original
+        if original is None or original.kind not in DEBIT_KINDS or original.merchant_id is None:
+            return
+        if not original.approved:
+            return
+        day = original.local_date or ""
+        self.store.adjust(original.merchant_id, day, day[:6], -int(original.amount))
+
+    # --- errors and statistics -------------------------------------------------------------
+
+    def flush(self, *, force: bool = False) -> None:
+        """Write the rules' run-time failures to the database (at most every 2 s) and the
+        timings to the stats file."""
+        now = time.monotonic()
+        if not force and now - self.flushed < 2.0:
+            return
+        self.flushed = now
+        with self.lock:
+            errors, self.errors = self.errors, {}
+        if errors:
+            with self.sessions() as session:
+                at = utcnow()
+                for rule_id, (count, message) in errors.items():
+                    session.execute(
+                        update(Rule)
+                        .where(Rule.id == rule_id)
+                        .values(
+                            error_count=Rule.error_count + count,
+                            last_error=message[:500],
+                            last_error_at=at,
+                        )
+                    )
+                session.commit()
+        if self.config.stats_file:
+            Path(self.config.stats_file).write_text(json.dumps(self.stats()))
+
+    def stats(self) -> dict[str, Any]:
+        values = sorted(self.timings)
+
+        def pct(q: float) -> float:
+            if not values:
+                return 0.0
+            return round(values[min(len(values) - 1, int(q * len(values)))] * 1e6, 1)
+
+        return {
+            "store": self.store.kind,
+            "scenarios": len(self.scenarios),
+            "rules": sum(len(s.rules) for s in self.scenarios),
+            "evaluations": len(values),
+            "scored": self.evaluated,
+            "alerts": self.alerts,
+            "rule_errors": self.error_total,
+            "failures": self.failures,
+            "p50_us": pct(0.50),
+            "p95_us": pct(0.95),
+            "p99_us": pct(0.99),
+            "max_us": round(values[-1] * 1e6, 1) if values else 0.0,
+        }
+
+
+def rebuild(
+    runtime: RiskRuntime, session: Session, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Fill the aggregates from the journal: the last 24 hours of requests (windows), 30 days
+    of approved payments (usual amounts), 90 days of card/merchant pairs (first use), this
+    month's approved totals. Run once at gateway start."""
+    from cardops.gateway.models import Journal
+
+    now = now or utcnow()
+    store = runtime.store
+    if isinstance(store, RedisStore):
+        marker = f"{store.prefix}:built"
+        if not store.client.set(marker, "1", nx=True):
+            return {"requests": 0, "merchants": 0, "pairs": 0}
+    start = now - timedelta(hours=24)
+    stoplist: dict[str, str] = runtime.stoplist()
+    counted = 0
+    batch: list[Event] = []
+    rows = session.execute(
+        select(
+            Journal.created_at,
+            Journal.kind,
+            Journal.pan_hash,
+            Journal.tid,
+            Journal.merchant_id,
+            Journal.amount,
+            Journal.response_code,
+            Journal.reversed,
+            Journal.voided,
+            Journal.local_date,
+        )
+        .where(Journal.created_at >= start, Journal.kind.in_(COUNTED_KINDS))
+        .order_by(Journal.id)
+    )
+    for row in rows:
+        approved = row.response_code == "00" and not row.reversed and not row.voided
+        stop = row.response_code in ("41", "43") or (
+            row.response_code == "59" and row.pan_hash in stoplist
+        )
+        batch.append(
+            Event(
+                ts=_epoch(row.created_at),
+                card=row.pan_hash,
+                tid=row.tid or None,
+                merchant=row.merchant_id,
+                approved_amount=row.amount if approved and row.kind in DEBIT_KINDS else 0,
+                declined=row.response_code != "00",
+                pin_failure=row.response_code in PIN_RCS,
+                stoplisted=stop,
+                day=row.local_date,
+                month=row.local_date[:6],
+            )
+        )
+        counted += 1
+        if len(batch) >= 5000:
+            _seed_windows(store, batch)
+            batch = []
+    _seed_windows(store, batch)
+    # usual amounts, pairs and totals come from longer periods: seeded directly
+    approved = (
+        Journal.response_code == "00",
+        Journal.reversed.is_(False),
+        Journal.voided.is_(False),
+        Journal.kind.in_(DEBIT_KINDS),
+        Journal.merchant_id.is_not(None),
+    )
+    merchants = 0
+    if isinstance(store, MemoryStore):
+        store.usual.clear()
+        store.pairs.clear()
+        store.day_totals.clear()
+        store.month_totals.clear()
+        for merchant_id, n, total in session.execute(
+            select(Journal.merchant_id, func.count(), func.sum(Journal.amount))
+            .where(*approved, Journal.created_at >= now - timedelta(days=30))
+            .group_by(Journal.merchant_id)
+        ):
+            store.seed_usual(int(merchant_id or 0), int(n), int(total or 0))
+            merchants += 1
+        for card, merchant_id in session.execute(
+            select(Journal.pan_hash, Journal.merchant_id)
+            .where(
+                *approved,
+                Journal.pan_hash.is_not(None),
+                Journal.created_at >= now - timedelta(days=90),
+            )
+            .distinct()
+        ):
+            store.seed_pair(str(card), int(merchant_id or 0))
+        month = now.astimezone(runtime.tz).strftime("%Y%m")
+        for merchant_id, day, total in session.execute(
+            select(Journal.merchant_id, Journal.local_date, func.sum(Journal.amount))
+            .where(*approved, Journal.local_date.like(f"{month}%"))
+            .group_by(Journal.merchant_id, Journal.local_date)
+        ):
+            store.seed_totals(int(merchant_id or 0), day, day[:6], int(total or 0))
+    return {"requests": counted, "merchants": merchants, "pairs": len(getattr(store, "pairs", ()))}
+
+
+def _seed_windows(store: MemoryStore | RedisStore, events: list[Event]) -> None:
+    """Windows only: the long-period figures are seeded separately (no double count)."""
+    if not events:
+        return
+    if isinstance(store, MemoryStore):
+        for event in events:
+            row = event.row()
+            for index, key in enumerate((event.card, event.tid, event.merchant)):
+                if key is None:
+                    continue
+                series = store.series[index].get(key)
+                if series is None:
+                    from cardops.risk.aggregates import Series
+
+                    series = store.series[index][key] = Series()
+                series.add(event.ts, row)
+    else:
+        store.record(events)
+
+
+def _epoch(at: datetime) -> float:
+    from cardops.core.clock import as_utc
+
+    return as_utc(at).timestamp()
+
+
+def install(engine: Any) -> RiskRuntime | None:
+    """Plug the risk participant into a gateway engine (unless ``CARDOPS_RISK=off``):
+    aggregates in memory (rebuilt from the journal) or in Redis, rules loaded now."""
+    config = RiskConfig()
+    if not config.enabled:
+        log.info("risk: off (CARDOPS_RISK=off)")
+        return None
+    runtime = RiskRuntime(
+        config=config,
+        sessions=engine.sessions,
+        stoplist=lambda: engine.stoplist,
+        onus_bin=engine.config.onus_bin,
+    )
+    with engine.sessions() as session:
+        engine.refresh_stoplist(session)
+        counts = rebuild(runtime, session)
+        runtime.refresh(session, force=True)
+    log.info(
+        "risk: %s aggregates, rebuilt from %d journal rows", runtime.store.kind, counts["requests"]
+    )
+    engine.risk_hook = runtime
+    return runtime
