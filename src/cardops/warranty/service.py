@@ -40,21 +40,21 @@ from cardops.parties import service as parties
 from cardops.parties.models import Document, Person
 from cardops.terminals.models import TerminalModel
 from cardops.warranty.models import (
-    CardAllocation,
     AllocationLevel,
-    ServiceCardEvent,
+    CardAllocation,
     CardRange,
     CardState,
     CompensationState,
-    ModelTerms,
     InstallerPoints,
-    WarrantyReturnEvent,
+    ModelTerms,
     ReturnKind,
     ReturnReason,
-    WarrantyReturn,
     ReturnState,
     ServiceCard,
+    ServiceCardEvent,
     ShippingPayer,
+    WarrantyReturn,
+    WarrantyReturnEvent,
     WarrantySettings,
 )
 from cardops.warranty.permissions import (
@@ -374,11 +374,7 @@ class RangeRow:
     registered: int
 
 
-def list_ranges(*, session: Session, actor: User, limit: int = 200) -> list[RangeRow]:
-    require(actor, WARRANTY_VIEW)
-    ranges = list(
-        session.execute(select(CardRange).order_by(CardRange.id.desc()).limit(limit)).scalars()
-    )
+def _range_rows(session: Session, ranges: list[CardRange]) -> list[RangeRow]:
     ids = [r.id for r in ranges]
     issued: dict[int, int] = {}
     registered: dict[int, int] = {}
@@ -392,13 +388,25 @@ def list_ranges(*, session: Session, actor: User, limit: int = 200) -> list[Rang
             .group_by(CardAllocation.range_id)
         ).tuples():
             issued[range_id] = int(total or 0)
-        for range_id, total in session.execute(
+        for range_id, count in session.execute(
             select(ServiceCard.range_id, func.count())
             .where(ServiceCard.range_id.in_(ids))
             .group_by(ServiceCard.range_id)
         ).tuples():
-            registered[range_id] = int(total)
+            registered[range_id] = int(count)
     return [RangeRow(r, issued.get(r.id, 0), registered.get(r.id, 0)) for r in ranges]
+
+
+def list_ranges(*, session: Session, actor: User, limit: int = 200) -> list[RangeRow]:
+    require(actor, WARRANTY_VIEW)
+    ranges = list(
+        session.execute(select(CardRange).order_by(CardRange.id.desc()).limit(limit)).scalars()
+    )
+    return _range_rows(session, ranges)
+
+
+def range_row(session: Session, card_range: CardRange) -> RangeRow:
+    return _range_rows(session, [card_range])[0]
 
 
 def get_range(session: Session, range_id: int) -> CardRange:
