@@ -347,6 +347,9 @@ class GatewayServer:
 async def serve(config: GatewayConfig, *, ready: Any = None) -> None:
     """Run the gateway until SIGINT/SIGTERM."""
     engine = Engine(config)
+    from cardops.risk.runtime import install as install_risk
+
+    install_risk(engine)  # the risk participant (CARDOPS_RISK=off leaves it out)
     server = GatewayServer(engine)
     await server.start(config.host, config.port)
     if ready is not None:

@@ -654,16 +654,21 @@ def install(engine: Any) -> RiskRuntime | None:
     if not config.enabled:
         log.info("risk: off (CARDOPS_RISK=off)")
         return None
-    runtime = RiskRuntime(
-        config=config,
-        sessions=engine.sessions,
-        stoplist=lambda: engine.stoplist,
-        onus_bin=engine.config.onus_bin,
-    )
-    with engine.sessions() as session:
-        engine.refresh_stoplist(session)
-        counts = rebuild(runtime, session)
-        runtime.refresh(session, force=True)
+    try:
+        runtime = RiskRuntime(
+            config=config,
+            sessions=engine.sessions,
+            stoplist=lambda: engine.stoplist,
+            onus_bin=engine.config.onus_bin,
+        )
+        with engine.sessions() as session:
+            engine.refresh_stoplist(session)
+            counts = rebuild(runtime, session)
+            runtime.refresh(session, force=True)
+    except Exception:
+        # the gateway keeps serving; without its risk participant, loudly
+        log.exception("risk: NOT ACTIVE, the risk participant did not start")
+        return None
     log.info(
         "risk: %s aggregates, rebuilt from %d journal rows", runtime.store.kind, counts["requests"]
     )
