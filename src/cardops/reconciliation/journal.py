@@ -1,0 +1,167 @@
+"""The day's journal as columns, loaded fast for reconciliation and for the bank simulator.
+
+Only what the bank clears is read: purchase, completion, refund, void and reversal rows of
+the business day (``local_date``, the terminal's date), not on-us (those are the operator's
+own one-card wallets, which the bank never sees). A row's status, as the bank should report
+it, is SUCCESS when it was approved and not reversed, otherwise FAILED.
+
+SQLite: the database concatenates each slice of ids into one text blob (``group_concat``)
+that Polars parses, so Python never builds an object per row. PostgreSQL: ``COPY (…) TO
+STDOUT`` streamed into Polars. Both run on the session's own connection (same transaction).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cardops.core.config import get_settings
+from cardops.gateway.models import Journal
+
+KINDS: dict[str, str] = {
+    "purchase": "PURCHASE",
+    "completion": "COMPLETION",
+    "refund": "REFUND",
+    "void": "VOID",
+    "reversal": "REVERSAL",
+}
+TXN_TYPE = pl.Enum(list(KINDS.values()))
+SLICE = 1_000_000  # ids per group_concat blob on SQLite
+
+# name -> (SQL expression, Polars dtype)
+_BASE: dict[str, tuple[str, Any]] = {
+    "id": ("id", pl.Int64),
+    "tid": ("tid", pl.String),
+    "stan": ("stan", pl.String),
+    "rrn": ("coalesce(rrn, '')", pl.String),
+    "amount": ("amount", pl.Int64),
+    "kind": ("kind", pl.String),
+    "ok": ("{ok}", pl.Int8),
+    "merchant_id": ("coalesce(merchant_id, 0)", pl.Int64),
+}
+_EXPORT: dict[str, tuple[str, Any]] = {
+    "mid": ("mid", pl.String),
+    "auth_code": ("auth_code", pl.String),
+    "pan_masked": ("pan_masked", pl.String),
+    "card_type": ("card_type", pl.String),
+    "created_at": ("{created}", pl.String),
+}
+
+Progress = Callable[[float], None]
+
+
+def window(day: date) -> tuple[datetime, datetime]:
+    """UTC bounds wide enough to hold every row whose terminal date is ``day``."""
+    zone = ZoneInfo(get_settings().timezone)
+    start = datetime.combine(day, time(0), tzinfo=zone) - timedelta(days=1)
+    end = datetime.combine(day, time(0), tzinfo=zone) + timedelta(days=2)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _columns(export: bool) -> dict[str, tuple[str, Any]]:
+    return {**_BASE, **(_EXPORT if export else {})}
+
+
+def load_day(
+    session: Session, day: date, *, export: bool = False, progress: Progress | None = None
+) -> pl.DataFrame:
+    """The bank-relevant journal rows of ``day`` with typed, compact columns.
+
+    Columns: id, tid, stan (Int32), rrn (Int64, null when none), date (Int32 YYYYMMDD),
+    amount (fen), txn_type (PURCHASE…), ok (SUCCESS expected), merchant_id; with ``export``
+    also mid, auth_code, pan_masked, card_type, created_at (UTC text).
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    columns = _columns(export)
+    local_date = day.strftime("%Y%m%d")
+    lo, hi = window(day)
+    kinds = ", ".join(f"'{k}'" for k in KINDS)
+    where = f"local_date = '{local_date}' AND kind IN ({kinds}) AND route <> 'on-us'"
+    if dialect == "sqlite":
+        ok = "(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)"
+        created = "substr(created_at, 1, 19)"
+    else:
+        ok = "(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)"
+        created = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+    exprs = [sql.format(ok=ok, created=created) for sql, _ in columns.values()]
+    schema = {name: dtype for name, (_, dtype) in columns.items()}
+    raw: Any = session.connection().connection.driver_connection
+    parts: list[pl.DataFrame] = []
+    if dialect == "sqlite":
+        first = session.execute(
+            select(Journal.id).where(Journal.created_at >= lo).order_by(Journal.created_at).limit(1)
+        ).scalar()
+        last = session.execute(
+            select(Journal.id)
+            .where(Journal.created_at < hi)
+            .order_by(Journal.created_at.desc())
+            .limit(1)
+        ).scalar()
+        if first is not None and last is not None and first <= last:
+            joined = " || char(31) || ".join(exprs)
+            sql = (
+                f"SELECT CAST(group_concat({joined}, char(10)) AS BLOB) FROM gateway_journal "
+                f"WHERE id >= ? AND id < ? AND {where}"
+            )
+            cursor = raw.cursor()
+            start = first
+            while start <= last:
+                blob = cursor.execute(sql, (start, start + SLICE)).fetchone()[0]
+                if blob:
+                    parts.append(_read(bytes(blob), schema))
+                start += SLICE
+                if progress:
+                    progress(min(1.0, (start - first) / max(1, last - first + 1)))
+            cursor.close()
+    else:
+        sql = (
+            f"COPY (SELECT {', '.join(exprs)} FROM gateway_journal WHERE created_at >= %s "
+            f"AND created_at < %s AND {where}) TO STDOUT WITH (FORMAT text, DELIMITER E'\\x1f')"
+        )
+        buffer = io.BytesIO()
+        with raw.cursor() as cursor, cursor.copy(sql, (lo, hi)) as copy:
+            for data in copy:
+                buffer.write(data)
+        if buffer.tell():
+            parts.append(_read(buffer.getvalue(), schema))
+        if progress:
+            progress(1.0)
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    return _shape(frame, local_date, export)
+
+
+def _read(blob: bytes, schema: dict[str, Any]) -> pl.DataFrame:
+    return pl.read_csv(
+        blob,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        schema=schema,
+        empty_string_is_null=False,
+    )
+
+
+def _shape(frame: pl.DataFrame, local_date: str, export: bool) -> pl.DataFrame:
+    extra = [pl.col(c) for c in _EXPORT] if export else []
+    return frame.select(
+        "id",
+        "tid",
+        pl.col("stan").cast(pl.Int32, strict=False),
+        pl.when(pl.col("rrn").str.len_bytes() == 12)
+        .then(pl.col("rrn").cast(pl.Int64, strict=False))
+        .alias("rrn"),
+        pl.lit(int(local_date), dtype=pl.Int32).alias("date"),
+        "amount",
+        pl.col("kind").replace_strict(KINDS, return_dtype=TXN_TYPE).alias("txn_type"),
+        (pl.col("ok") == 1).alias("ok"),
+        "merchant_id",
+        *extra,
+    )
