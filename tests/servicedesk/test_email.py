@@ -1,0 +1,117 @@
+"""Support e-mail: a real SMTP endpoint (aiosmtpd) on a free port, real mail sent with smtplib;
+replies are threaded into the same ticket."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from collections.abc import Iterator
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cardops.notify.models import OutboxMessage
+from cardops.notify.transport import Outgoing, build_email
+from cardops.parties.models import Document
+from cardops.servicedesk import service
+from cardops.servicedesk.inbound import SupportSmtp
+from cardops.servicedesk.models import Ticket, TicketEvent
+from tests.factories import make_user
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp(db: Session) -> Iterator[SupportSmtp]:
+    server = SupportSmtp("127.0.0.1", _free_port()).start()
+    yield server
+    server.stop()
+
+
+def _send(server: SupportSmtp, message: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        assert client.send_message(message) == {}
+
+
+def _mail(subject: str, body: str, **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "张经理 <zhang@shop.example>"
+    message["To"] = "support@cardops.example"
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="shop.example")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message
+
+
+def _ticket_of(db: Session, msgid: str) -> Ticket:
+    event = db.scalars(select(TicketEvent).where(TicketEvent.message_id == msgid)).one()
+    ticket = db.get(Ticket, event.ticket_id)
+    assert ticket is not None
+    return ticket
+
+
+def test_mail_opens_a_ticket_and_replies_thread_into_it(
+    db: Session, smtp: SupportSmtp, monday: datetime
+) -> None:
+    first = _mail("刷卡机黑屏", "我们店的 POS 机今天早上开机黑屏。")
+    first.add_attachment(
+        b"\x89PNG\r\n\x1a\nphoto", maintype="image", subtype="png", filename="screen.png"
+    )
+    _send(smtp, first)
+    db.expire_all()
+    ticket = _ticket_of(db, first["Message-ID"])
+    assert ticket.channel == "email" and ticket.contact_email == "zhang@shop.example"
+    assert ticket.contact_name == "张经理" and ticket.subject == "刷卡机黑屏"
+    assert "黑屏" in ticket.description
+    docs = db.scalars(
+        select(Document).where(Document.owner_type == "ticket", Document.owner_id == ticket.id)
+    ).all()
+    assert [d.filename for d in docs] == ["screen.png"]
+
+    # 1. the customer writes again in the same thread (References names the first message)
+    follow = _mail("Re: 刷卡机黑屏", "补充：型号 A920", References=first["Message-ID"])
+    _send(smtp, follow)
+    # 2. the agent answers; the customer replies to that e-mail (In-Reply-To its Message-ID)
+    agent = make_user(db, "call_agent")
+    service.reply(session=db, actor=agent, ticket_id=ticket.id, text="请拍下屏幕", pending=True)
+    outbound = db.scalars(
+        select(OutboxMessage).where(OutboxMessage.ref == f"ticket:{ticket.id}")
+    ).one()
+    sent = build_email(Outgoing.of(outbound), sender="support@cardops.example")
+    assert f"[{ticket.number}]" in str(sent["Subject"])
+    answer = _mail("Re: 刷卡机", "已拍照", In_Reply_To=sent["Message-ID"])
+    _send(smtp, answer)
+    # 3. another mail client that drops the headers but keeps the [number] in the subject
+    tagged = _mail(f"Re: [{ticket.number}] 刷卡机黑屏", "还是不行")
+    _send(smtp, tagged)
+    db.expire_all()
+    for message in (follow, answer, tagged):
+        assert _ticket_of(db, message["Message-ID"]).id == ticket.id
+    assert db.scalar(select(Ticket).where(Ticket.subject == "Re: 刷卡机")) is None
+    db.refresh(ticket)
+    assert ticket.state == "open"  # the customer's answer ended the wait
+    assert ticket.sla_pauses and ticket.sla_pauses[-1][1] is not None
+
+    # the same message delivered twice is stored once
+    _send(smtp, tagged)
+    db.expire_all()
+    count = db.scalars(
+        select(TicketEvent).where(TicketEvent.message_id == tagged["Message-ID"])
+    ).all()
+    assert len(count) == 1
+
+    # an unrelated mail is a new ticket
+    other = _mail("发票问题", "请开具发票")
+    _send(smtp, other)
+    db.expire_all()
+    assert _ticket_of(db, other["Message-ID"]).id != ticket.id
