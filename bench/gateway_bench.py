@@ -113,6 +113,16 @@ def seed(env: dict[str, str], lab: Path, terminals: int, cards: int) -> None:
     subprocess.run([PY, "-c", code], env=env, check=True, cwd=ROOT)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def loadgen(env: dict[str, str], port: int, lab: Path, route: str, seconds: float, n: int) -> dict:
     code = (
         "import asyncio, json, sys\n"
@@ -203,14 +213,15 @@ def main() -> None:
                     )
                 )
                 wait_port(gw_port)
+            gateways = [p.pid for p in procs[1:]]
             for route in ("on-us", "upstream"):
                 if route in wanted:
-                    rows.append(
-                        (
-                            f"gateway {route}",
-                            loadgen(env, gw_port, lab, route, args.seconds, args.connections),
-                        )
-                    )
+                    before = cpu_seconds(gateways)
+                    result = loadgen(env, gw_port, lab, route, args.seconds, args.connections)
+                    used = cpu_seconds(gateways) - before
+                    # gateway CPU per request: the figure that a loaded machine does not bend
+                    result["gateway_cpu_ms"] = round(1000 * used / max(1, result["requests"]), 3)
+                    rows.append((f"gateway {route}", result))
         finally:
             for proc in procs:
                 proc.terminate()
@@ -225,13 +236,16 @@ def main() -> None:
         f"\n{args.database}, {args.connections} connections, {args.seconds:g} s each,"
         f" {args.processes} gateway process(es)\n"
     )
-    print("| scenario | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling | codes |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| scenario | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling"
+        " | gateway CPU ms/request | codes |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         share = f"{r['approved_per_second'] / ceiling:.0%}" if ceiling else "-"
         print(
             f"| {name} | {r['approved_per_second']} | {r['p50_ms']} | {r['p95_ms']} |"
-            f" {r['p99_ms']} | {share} | {r['codes']} |"
+            f" {r['p99_ms']} | {share} | {r.get('gateway_cpu_ms', '-')} | {r['codes']} |"
         )
 
 

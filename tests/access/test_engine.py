@@ -224,6 +224,30 @@ def test_loss_committed_is_enforced_by_the_next_decision(db: Session, sunny: Pro
     assert decide("LOSE-ME", "LOBBY-1").reason == "ok"
 
 
+def test_loss_committed_by_another_process_is_enforced_by_the_next_decision(
+    db: Session, sunny: Property
+) -> None:
+    """Another process commits the loss and touches the change signal file; this process's
+    next decision refreshes because the file moved (no poll, no in-process hook)."""
+    from cardops.access import credentials
+    from cardops.access.engine import touch_signal
+
+    card = make_card(db, sunny, "ELSEWHERE")
+    engine = get_engine()
+    assert decide("ELSEWHERE", "LOBBY-1").allowed is True
+    card.state = "lost"
+    credentials.touch_card(db, card_id=card.id, property_id=sunny.id, reason="card.lost")
+    db.info.pop(credentials._PENDING)  # committed "elsewhere": this process's hook stays silent
+    db.commit()
+    assert decide("ELSEWHERE", "LOBBY-1").allowed is True  # nothing told this process yet
+    refreshes = engine.refreshes
+    touch_signal()  # what the other process's commit hook does
+    assert decide("ELSEWHERE", "LOBBY-1").reason == "lost"
+    assert engine.refreshes == refreshes + 1
+    assert decide("ELSEWHERE", "LOBBY-1").reason == "lost"
+    assert engine.refreshes == refreshes + 1  # the file did not move again: no refresh
+
+
 def test_grant_changes_and_group_edits_reach_decisions(db: Session, sunny: Property) -> None:
     system = auth.system_user(db)
     card = make_card(db, sunny, "G", grants=[])

@@ -19,10 +19,14 @@ How fast a change reaches decisions:
   when a transaction with credential changes commits, and the next decision refreshes it
   first. A loss report committed here is enforced by every decision that starts after the
   commit returns.
-* **From other processes** (another web worker, the CLI): the engine looks at the latest
-  version at most every ``poll_interval`` seconds (``CARDOPS_ACCESS_POLL_MS``, default 500 ms)
-  from the decision path. A change committed elsewhere is enforced at most
-  ``poll_interval`` plus one refresh later.
+* **From other processes on this host** (another web worker, the CLI): the committing process
+  touches the change signal file ``<var>/access-changes`` after the commit; every decision
+  looks at that file's modification time (one ``stat``, about a microsecond) and refreshes
+  first when it moved. A loss committed by any process of this host is therefore enforced
+  by every decision that starts after the commit (and the touch) returns.
+* **Anything else** (another host sharing the database, a change written without the
+  services): the engine also looks at the latest version at most every ``poll_interval``
+  seconds (``CARDOPS_ACCESS_POLL_MS``, default 500 ms) from the decision path.
 
 Decision order and reason codes (``Reason``): unknown door, door disabled, unknown card, card
 state (not issued, lost, cancelled, returned, replaced), not yet valid, expired; at a car-park
@@ -40,6 +44,7 @@ import re
 import threading
 import time
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -119,6 +124,31 @@ def _poll_interval() -> float:
         return 0.5
 
 
+def signal_path() -> Path:
+    """The file whose modification time says "credentials changed" to every process here."""
+    return get_settings().var_dir / "access-changes"
+
+
+def _signal_stamp(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def touch_signal() -> None:
+    """Tell the other processes of this host that credentials changed (after a commit)."""
+    path = signal_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        now = time.time_ns()
+        if not path.exists():
+            path.touch()
+        os.utime(path, ns=(now, now))
+    except OSError:  # read-only var directory: the poll still propagates the change
+        log.warning("could not touch %s; other processes see the change at their next poll", path)
+
+
 def _ordinal(value: date | None) -> int:
     return value.toordinal() if value is not None else 0
 
@@ -145,6 +175,8 @@ class DecisionEngine:
         self.holidays: dict[int, frozenset[int]] = {}
         self.build_seconds = 0.0
         self.refreshes = 0
+        self._signal_path = str(signal_path())
+        self._signal_seen = _signal_stamp(self._signal_path)
         self._clock: tuple[int, datetime, int] = (0, datetime.min, 0)
 
     # --- staleness ------------------------------------------------------------------------
@@ -420,6 +452,10 @@ class DecisionEngine:
 
     def decide(self, card: str, door: str, at: datetime | None = None) -> Decision:
         """Allow or deny ``card`` at ``door`` at ``at`` (default now), with the reason."""
+        stamp = _signal_stamp(self._signal_path)
+        if stamp != self._signal_seen:
+            self._signal_seen = stamp  # before refreshing: a later touch refreshes again
+            self._dirty = True
         if self._dirty or time.monotonic() >= self._next_poll:
             self._ensure_fresh()
         door_rec = self.doors.get(door)
@@ -538,6 +574,7 @@ def decide(card: str, door: str, at: datetime | None = None) -> Decision:
 def _credentials_committed() -> None:
     if _engine is not None:
         _engine.mark_stale()
+    touch_signal()
 
 
 def warm() -> DecisionEngine:
