@@ -268,3 +268,35 @@ def test_permissions(db: Session, estate: Estate) -> None:
     outsider = make_user(db, "picker")
     with pytest.raises(PermissionDenied):
         service.list_permits(session=db, actor=outsider)
+
+
+def test_expiry_reminders_go_out_once_per_permit_and_channel(
+    db: Session, estate: Estate, clerk: User
+) -> None:
+    from cardops.notify.models import OutboxMessage
+
+    freeze(datetime(2026, 6, 9, 2, 0, tzinfo=UTC))
+    person = make_person(db, "李雷")
+    person.mobile = "13800138000"
+    person.email = "lilei@example.com"
+    soon = _issue(db, clerk, make_card(db, estate, person).number, months=1, plate="川A11111")
+    later = _issue(db, clerk, make_card(db, estate, person).number, months=3, plate="川A22222")
+    assert soon.valid_until == date(2026, 7, 8) and later.valid_until == date(2026, 9, 8)
+
+    assert service.queue_expiry_reminders(db, on=date(2026, 7, 1), days_ahead=7) == 2
+    assert service.queue_expiry_reminders(db, on=date(2026, 7, 2), days_ahead=7) == 0  # once
+    sent = db.execute(
+        select(OutboxMessage).where(OutboxMessage.ref == f"parking:{soon.number}")
+    ).scalars()
+    by_channel = {m.channel: m for m in sent}
+    assert set(by_channel) == {"sms", "email"}
+    assert "川A11111" in by_channel["sms"].body and "2026-07-08" in by_channel["sms"].body
+    assert by_channel["sms"].recipient == "13800138000"
+    # the other permit ends outside the window; an ended permit is never reminded
+    assert not db.execute(
+        select(OutboxMessage).where(OutboxMessage.ref == f"parking:{later.number}")
+    ).first()
+    service.end_permit(
+        session=db, actor=clerk, number=later.number, reason="sold the car", owner_confirmed=True
+    )
+    assert service.queue_expiry_reminders(db, on=date(2026, 9, 1), days_ahead=7) == 0

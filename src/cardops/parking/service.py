@@ -778,3 +778,51 @@ def move_permits(*, session: Session, actor: User, from_card: Card, to_card: Car
 
 def receipt_total(periods: Sequence[ParkingPeriod]) -> str:
     return format_minor(sum(p.amount for p in periods))
+
+
+# --- reminders ----------------------------------------------------------------------------
+
+
+def queue_expiry_reminders(
+    session: Session, *, on: date | None = None, days_ahead: int = 7, actor: User | None = None
+) -> int:
+    """Queue an SMS and/or e-mail to the holder of every active parking permit that ends
+    within ``days_ahead`` days (monthly cards are topped up at the desk before they run out).
+    Each permit and end date is reminded once per channel."""
+    from cardops.notify.service import enqueue_checked
+
+    start = on or local(utcnow()).date()
+    until = start + timedelta(days=max(0, min(days_ahead, 366)))
+    rows = session.execute(
+        select(ParkingPermit, Person)
+        .join(Person, Person.id == ParkingPermit.person_id)
+        .where(
+            ParkingPermit.state == PermitState.ACTIVE.value,
+            ParkingPermit.valid_until >= start,
+            ParkingPermit.valid_until <= until,
+        )
+        .order_by(ParkingPermit.id)
+    ).all()
+    queued = 0
+    for permit, person in rows:
+        body = (
+            f"{person.name}，您好：车牌 {permit.plate} 的停车卡（{permit.number}）"
+            f"将于 {permit.valid_until.isoformat()} 到期，请及时到物业客服中心续费。"
+        )
+        key = f"parking-expiry:{permit.id}:{permit.valid_until.isoformat()}"
+        targets = [("sms", person.mobile, ""), ("email", person.email, "停车卡即将到期")]
+        for channel, recipient, subject in targets:
+            if not recipient:
+                continue
+            _, new = enqueue_checked(
+                session,
+                channel=channel,
+                recipient=recipient,
+                subject=f"{subject} · {permit.plate}" if subject else "",
+                body=body,
+                actor=actor,
+                ref=f"parking:{permit.number}",
+                dedupe_key=f"{key}:{channel}",
+            )
+            queued += int(new)
+    return queued
