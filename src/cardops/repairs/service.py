@@ -676,7 +676,9 @@ def finish_repair(*, session: Session, actor: User, case_id: int, notes: str) ->
 # --- RMA batches ----------------------------------------------------------------------------
 
 
-def get_batch(*, session: Session, batch_id: int) -> RmaBatch:
+def get_batch(*, session: Session, batch_id: int, actor: User | None = None) -> RmaBatch:
+    if actor is not None:
+        require(actor, REPAIRS_VIEW)
     batch = session.get(RmaBatch, batch_id) if _in_range(batch_id) else None
     if batch is None:
         raise NotFound("No RMA batch with number {id}.", id=batch_id)
