@@ -203,6 +203,8 @@ def test_lookup_api_tells_genuine_branch_dealer_and_warranty_end(
     assert issued_only["dealer"]["code"] == "W-PX" and issued_only["warranty_end"] is None
     made_up = client.get("/api/v1/service-cards/JD000000019")
     assert made_up.status_code == 200 and made_up.json()["genuine"] is False
+    long_junk = client.get("/api/v1/service-cards/" + "X" * 300)
+    assert long_junk.status_code == 200 and long_junk.json()["genuine"] is False
     unknown = client.get(f"/api/v1/service-cards/{service.format_number('JD', 8, 999)}")
     assert unknown.status_code == 200
     assert unknown.json() == {**unknown.json(), "genuine": False, "reason": "unknown"}

@@ -47,6 +47,8 @@ from cardops.web.deps import DB, ApiUser, RecordId, oauth2_scheme
 
 router = APIRouter(tags=["warranty"])
 CardNumber = Annotated[str, Path(min_length=1, max_length=40)]
+# The lookup answers any text (a made-up number is the question, not an error).
+LookupNumber = Annotated[str, Path(min_length=1, max_length=500)]
 MAX_UPLOAD = 15_000_000
 
 
@@ -177,7 +179,7 @@ def return_out(db: DB, item: WarrantyReturn) -> ReturnOut:
     response_model=LookupOut,
     summary="Is this service card genuine? (no sign-in needed)",
 )
-def lookup_card(db: DB, number: CardNumber, user: MaybeUser) -> LookupOut:
+def lookup_card(db: DB, number: LookupNumber, user: MaybeUser) -> LookupOut:
     found = service.lookup(db, number)
     out = LookupOut(number=found.number, genuine=found.genuine, reason=found.reason or None)
     if not found.genuine:

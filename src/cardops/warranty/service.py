@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.iso7064 import mod_37_36
 
@@ -32,7 +33,7 @@ from cardops.core.errors import (
     ValidationFailed,
 )
 from cardops.core.i18n import N_
-from cardops.core.models import next_number
+from cardops.core.models import next_number, next_value
 from cardops.ledger import service as ledger
 from cardops.ledger.chart import DEFAULT_DEBIT, OTHER_INCOME
 from cardops.ledger.models import AccountType, PaymentMethod
@@ -291,6 +292,12 @@ def set_model_terms(
     return terms
 
 
+def _serialize(session: Session) -> None:
+    """Generating ranges and issuing numbers check for overlaps before they insert; this row
+    lock (a counter bumped under FOR UPDATE) makes two such checks run one after the other."""
+    next_value(session, "warranty:numbering")
+
+
 # --- ranges ---------------------------------------------------------------------------------
 
 
@@ -340,6 +347,7 @@ def generate_range(
             start=start,
             width=width,
         )
+    _serialize(session)
     clash = _overlapping_range(session, prefix, width, start, end)
     if clash is not None:
         raise Conflict(
@@ -543,6 +551,7 @@ def issue(
             "Numbers are issued to branches (city providers) and dealers (county providers).",
             field="provider_id",
         )
+    _serialize(session)
     clash = session.execute(
         select(CardAllocation)
         .where(
@@ -649,6 +658,8 @@ class Lookup:
 def lookup(session: Session, number: str | None) -> Lookup:
     """Is ``number`` a genuine card, who holds it, is it registered? No permission needed:
     customers ask this on the public page."""
+    if len(str(number or "")) > 40:
+        return Lookup(number=normalize_number(number), genuine=False, reason="format")
     parsed, why = parse_number(number)
     if parsed is None:
         return Lookup(number=normalize_number(number), genuine=False, reason=why)
@@ -805,8 +816,17 @@ def register(*, session: Session, actor: User, sale: Sale) -> ServiceCard:
         state=CardState.REGISTERED.value,
         registered_by_id=actor.id,
     )
-    session.add(card)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(card)
+            session.flush()
+    except IntegrityError as exc:  # registered by someone else at the same moment
+        raise Conflict(
+            "Service card {number} is already registered (sale of {date}).",
+            field="number",
+            number=parsed.number,
+            date=sale_date.isoformat(),
+        ) from exc
     _card_event(
         session,
         card,
