@@ -14,10 +14,13 @@ imported.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +59,7 @@ TRAILER = re.compile(r"^#TOTAL,(\d{1,12}),(\d{1,15}\.\d{2})$")
 # How many days before the business day a transaction may have happened (late clearing).
 WINDOW_DAYS = 7
 CHUNK = 16 * 1024 * 1024
+ICONV = shutil.which("iconv")
 
 # Per column: the anchored pattern it must match and the message when it does not.
 _YUAN = r"^\d{1,13}\.\d{2}$"
@@ -120,13 +124,62 @@ def _transcode(path: Path, encoding: str, out: Path) -> tuple[str, int, str, str
     """Decode ``path`` in chunks into UTF-8 at ``out``; returns (sha256, size, header, trailer).
 
     The trailer (the last non-empty line) is cut off ``out``; a line that is not in the
-    encoding is refused with its line number.
+    encoding is refused with its line number. GBK goes through the system's ``iconv`` when
+    there is one (four times Python's codec), hashed by Python on the way in; if iconv
+    refuses the text, Python's codec reads it again to name the bad line.
     """
+    fast = _transcode_iconv(path, out) if encoding == "gbk" and ICONV else None
+    if fast is None:
+        fast = _transcode_python(path, encoding, out)
+    digest, size = fast
+    with out.open("rb") as fh:
+        header = fh.readline(4096).decode("utf-8", errors="replace").rstrip("\r\n")
+    return digest, size, header, _cut_trailer(out)
+
+
+def _transcode_iconv(path: Path, out: Path) -> tuple[str, int] | None:
+    digest = hashlib.sha256()
+    size = 0
+    assert ICONV is not None
+    with path.open("rb") as src, out.open("wb") as dst:
+        proc = subprocess.Popen(
+            [ICONV, "-f", "GBK", "-t", "UTF-8"],
+            stdin=subprocess.PIPE,
+            stdout=dst,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdin is not None
+        first = True
+        try:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if first:
+                    _check_not_utf8(chunk)
+                    first = False
+                proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            code = proc.wait()
+    return (digest.hexdigest(), size) if code == 0 else None
+
+
+def _check_not_utf8(chunk: bytes) -> None:
+    if not chunk.isascii() and _is_utf8(chunk):
+        raise _bad(
+            "The file looks like UTF-8 text, not GBK: import it with --utf8 if the "
+            "bank sent UTF-8."
+        )
+
+
+def _transcode_python(path: Path, encoding: str, out: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     size = 0
     newlines = 0
-    header: str | None = None
     with path.open("rb") as src, out.open("wb") as dst:
         first = True
         while True:
@@ -147,17 +200,18 @@ def _transcode(path: Path, encoding: str, out: Path) -> tuple[str, int, str, str
                     encoding=encoding.upper(),
                 ) from exc
             newlines += chunk.count(b"\n")
-            if first and encoding == "gbk" and not chunk.isascii() and _is_utf8(chunk):
-                raise _bad(
-                    "The file looks like UTF-8 text, not GBK: import it with --utf8 if the "
-                    "bank sent UTF-8."
-                )
-            if first:
-                header = text.split("\n", 1)[0].rstrip("\r")
-                first = False
-            dst.write(text.encode("utf-8"))
+            if first and encoding == "gbk":
+                _check_not_utf8(chunk)
+            first = False
+            # UTF-8 in, UTF-8 out: the checked bytes go through as they are
+            dst.write(chunk if encoding == "utf-8" else text.encode("utf-8"))
             if final:
                 break
+    return digest.hexdigest(), size
+
+
+def _cut_trailer(out: Path) -> str:
+    """Cut the last non-empty line off ``out`` and return it."""
     # cut the trailer off the UTF-8 copy
     with out.open("r+b") as fh:
         end = fh.seek(0, os.SEEK_END)
@@ -170,7 +224,7 @@ def _transcode(path: Path, encoding: str, out: Path) -> tuple[str, int, str, str
             raise _bad("The file has no trailer line #TOTAL,<lines>,<amount>.")
         trailer = stripped[cut + 1 :].decode("utf-8").rstrip("\r")
         fh.truncate(tail_start + cut + 1 if cut >= 0 else 0)
-    return digest.hexdigest(), size, header or "", trailer
+    return trailer
 
 
 def _is_utf8(chunk: bytes) -> bool:
@@ -205,7 +259,12 @@ def read_clearing_file(
     progress: Progress | None = None,
     workdir: Path | str | None = None,
 ) -> ParsedFile:
-    """Read and check a clearing file; raise ValidationFailed (line, column) when it is bad."""
+    """Read and check a clearing file; raise ValidationFailed (line, column) when it is bad.
+
+    Two passes over the UTF-8 copy, neither holding the text of the whole file in memory:
+    the first (streaming) finds the first bad line of every check and sums the file; the
+    second keeps only the compact, typed columns matching needs.
+    """
     path = Path(path)
     name = filename or path.name
     if len(name) > 255:
@@ -234,64 +293,12 @@ def read_clearing_file(
         trailer_count = int(match.group(1))
         trailer_amount = parse_yuan(match.group(2))
         step("parse", 0.0)
-        frame = _parse(utf8_copy)
+        day, acquirer, totals = _check(utf8_copy, name)
+        step("parse", 0.5)
+        lines = _compact(utf8_copy)
         step("parse", 1.0)
-    count = frame.height
-    if count == 0:
-        raise _bad("The file has no detail lines.")
-    _check_columns(frame)
-    settle = frame.item(0, "settle_date")
-    try:
-        day = date(int(settle[:4]), int(settle[4:6]), int(settle[6:]))
-    except ValueError as exc:
-        raise _bad(
-            "Line {line}, column {column}: {value} is not a date.",
-            line=2,
-            column="settle_date",
-            value=settle,
-        ) from exc
-    acquirer = ""
-    name_match = FILENAME.match(name)
-    if name_match:
-        acquirer = name_match.group(1)
-        if name_match.group(2) != settle:
-            raise _bad(
-                "The file name says business day {name_day} but its lines say {line_day}.",
-                name_day=name_match.group(2),
-                line_day=settle,
-            )
-    _check_dates(frame, day)
-    lines = frame.select(
-        "line",
-        "tid",
-        pl.col("stan").cast(pl.Int32),
-        pl.col("rrn").cast(pl.Int64),
-        pl.col("txn_time").str.slice(0, 8).cast(pl.Int32).alias("date"),
-        "txn_time",
-        pl.col("amount").str.replace(".", "", literal=True).cast(pl.Int64).alias("amount"),
-        pl.col("bank_fee").str.replace(".", "", literal=True).cast(pl.Int64).alias("bank_fee"),
-        (pl.col("status") == "SUCCESS").alias("ok"),
-        pl.col("txn_type").cast(TXN_TYPE),
-        "mid",
-        "merchant_name",
-        "card",
-        "card_type",
-        pl.col("auth_code").fill_null(""),
-    )
-    del frame
-    if lines.filter(pl.col("amount") <= 0).height:
-        line = lines.filter(pl.col("amount") <= 0).item(0, "line")
-        raise _bad(
-            "Line {line}, column {column}: an amount is always positive.",
-            line=line,
-            column="amount",
-        )
-    ok = lines.filter(pl.col("ok")).select(
-        pl.len().alias("n"), pl.col("amount").sum().alias("a"), pl.col("bank_fee").sum().alias("f")
-    )
-    success_count = int(ok.item(0, "n"))
-    success_amount = int(ok.item(0, "a") or 0)
-    fee_total = int(ok.item(0, "f") or 0)
+    count = int(totals["count"])
+    success_amount = int(totals["success_amount"] or 0)
     if trailer_count != count or trailer_amount != success_amount:
         raise _bad(
             "The trailer says {t_lines} lines and {t_amount} yuan of SUCCESS lines; the file "
@@ -310,30 +317,64 @@ def read_clearing_file(
         acquirer=acquirer,
         lines=lines,
         count=count,
-        success_count=success_count,
+        success_count=int(totals["success_count"] or 0),
         success_amount=success_amount,
-        bank_fee_total=fee_total,
+        bank_fee_total=int(totals["fee_total"] or 0),
     )
 
 
-def _parse(utf8_copy: Path) -> pl.DataFrame:
+def _scan(utf8_copy: Path) -> pl.LazyFrame:
+    return pl.scan_csv(
+        utf8_copy,
+        has_header=True,
+        schema=dict.fromkeys(COLUMNS, pl.String),
+        quote_char='"',
+        row_index_name="line",
+        row_index_offset=2,
+        empty_string_is_null=True,
+    )
+
+
+def _collect(frame: pl.LazyFrame, utf8_copy: Path, *, streaming: bool = False) -> pl.DataFrame:
     try:
-        return pl.read_csv(
-            utf8_copy,
-            has_header=True,
-            schema=dict.fromkeys(COLUMNS, pl.String),
-            quote_char='"',
-            row_index_name="line",
-            row_index_offset=2,
-            empty_string_is_null=True,
-        )
+        return frame.collect(engine="streaming" if streaming else "auto")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError):
         raise _first_bad_shape(utf8_copy) from None
 
 
-def _check_columns(frame: pl.DataFrame) -> None:
-    """Every column against its pattern, in one pass; the first bad line is reported."""
-    checks = []
+def _fen(column: str) -> pl.Expr:
+    return pl.col(column).str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
+
+
+def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
+    """Every check in one streaming pass; the earliest bad line is reported."""
+    head = _collect(_scan(utf8_copy).head(1), utf8_copy)
+    if head.height == 0:
+        raise _bad("The file has no detail lines.")
+    settle = head.item(0, "settle_date") or ""
+    try:
+        if not re.fullmatch(r"\d{8}", settle):
+            raise ValueError(settle)
+        day = date(int(settle[:4]), int(settle[4:6]), int(settle[6:]))
+    except ValueError:
+        raise _bad(
+            "Line {line}, column {column}: expected a date YYYYMMDD, found '{value}'.",
+            line=2,
+            column="settle_date",
+            value=settle[:40],
+        ) from None
+    acquirer = ""
+    name_match = FILENAME.match(name)
+    if name_match:
+        acquirer = name_match.group(1)
+        if name_match.group(2) != settle:
+            raise _bad(
+                "The file name says business day {name_day} but its lines say {line_day}.",
+                name_day=name_match.group(2),
+                line_day=settle,
+            )
+    earliest = (day - timedelta(days=WINDOW_DAYS)).strftime("%Y%m%d")
+    checks: list[pl.Expr] = []
     for column, (pattern, _message) in RULES.items():
         value = pl.col(column)
         if column in _REQUIRED:
@@ -341,44 +382,83 @@ def _check_columns(frame: pl.DataFrame) -> None:
         else:
             bad = value.is_not_null() & ~value.str.contains(pattern)
         checks.append(pl.col("line").filter(bad).min().alias(column))
-    first = frame.select(checks).row(0, named=True)
-    found = [(line, column) for column, line in first.items() if line is not None]
+    txn_day = pl.col("txn_time").str.slice(0, 8)
+    stamp = pl.col("txn_time").str.strptime(pl.Datetime, "%Y%m%d%H%M%S", strict=False)
+    checks += [
+        pl.col("line").filter(pl.col("settle_date") != settle).min().alias("_other_day"),
+        pl.col("line")
+        .filter(
+            pl.col("txn_time").is_not_null()
+            & (stamp.is_null() | (txn_day > settle) | (txn_day < earliest))
+        )
+        .min()
+        .alias("_window"),
+        pl.col("line").filter(_fen("amount") <= 0).min().alias("_not_positive"),
+        pl.len().alias("count"),
+        (pl.col("status") == "SUCCESS").sum().alias("success_count"),
+        _fen("amount").filter(pl.col("status") == "SUCCESS").sum().alias("success_amount"),
+        _fen("bank_fee").filter(pl.col("status") == "SUCCESS").sum().alias("fee_total"),
+    ]
+    totals = _collect(_scan(utf8_copy).select(checks), utf8_copy, streaming=True).row(
+        0, named=True
+    )
+    found = [(totals[c], c) for c in (*RULES, "_other_day", "_window", "_not_positive")]
+    found = [(line, column) for line, column in found if line is not None]
     if not found:
-        return
-    line, column = min(found, key=lambda item: (item[0], COLUMNS.index(item[1])))
-    value = frame.item(line - 2, column)
-    raise _bad(RULES[column][1], line=line, column=column, value=(value or "")[:40])
-
-
-def _check_dates(frame: pl.DataFrame, day: date) -> None:
-    settle = day.strftime("%Y%m%d")
-    other = frame.filter(pl.col("settle_date") != settle)
-    if other.height:
+        return day, acquirer, totals
+    order = [*COLUMNS, "_other_day", "_window", "_not_positive"]
+    line, check = min(found, key=lambda item: (item[0], order.index(item[1])))
+    column = {"_other_day": "settle_date", "_window": "txn_time", "_not_positive": "amount"}.get(
+        check, check
+    )
+    value = _collect(
+        _scan(utf8_copy).filter(pl.col("line") == line).select(column), utf8_copy
+    ).item(0, 0)
+    value = (value or "")[:40]
+    if check == "_other_day":
         raise _bad(
             "Line {line}, column {column}: every line must have the business day {day}, "
             "found {value}.",
-            line=other.item(0, "line"),
-            column="settle_date",
+            line=line,
+            column=column,
             day=settle,
-            value=other.item(0, "settle_date"),
+            value=value,
         )
-    stamp = pl.col("txn_time").str.strptime(pl.Datetime, "%Y%m%d%H%M%S", strict=False)
-    earliest = (day - timedelta(days=WINDOW_DAYS)).strftime("%Y%m%d")
-    bad = frame.filter(
-        stamp.is_null()
-        | (pl.col("txn_time").str.slice(0, 8) > settle)
-        | (pl.col("txn_time").str.slice(0, 8) < earliest)
-    )
-    if bad.height:
+    if check == "_window":
         raise _bad(
             "Line {line}, column {column}: {value} is not a time between {earliest} and the "
             "end of the business day {day}.",
-            line=bad.item(0, "line"),
-            column="txn_time",
-            value=bad.item(0, "txn_time"),
+            line=line,
+            column=column,
+            value=value,
             earliest=earliest,
             day=settle,
         )
+    if check == "_not_positive":
+        raise _bad(
+            "Line {line}, column {column}: an amount is always positive.",
+            line=line,
+            column=column,
+        )
+    raise _bad(RULES[column][1], line=line, column=column, value=value)
+
+
+def _compact(utf8_copy: Path) -> pl.DataFrame:
+    """The columns matching and the cases need, typed and small."""
+    return _collect(
+        _scan(utf8_copy).select(
+            pl.col("line").cast(pl.Int64),
+            "tid",
+            pl.col("stan").cast(pl.Int32),
+            pl.col("rrn").cast(pl.Int64),
+            pl.col("txn_time").str.slice(0, 8).cast(pl.Int32).alias("date"),
+            _fen("amount").alias("amount"),
+            (pl.col("status") == "SUCCESS").alias("ok"),
+            pl.col("txn_type").cast(TXN_TYPE),
+            pl.col("mid").cast(pl.Categorical),
+        ),
+        utf8_copy,
+    )
 
 
 def write_clearing_file(

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cardops.core.config import get_settings
@@ -35,23 +35,23 @@ KINDS: dict[str, str] = {
 TXN_TYPE = pl.Enum(list(KINDS.values()))
 SLICE = 1_000_000  # ids per group_concat blob on SQLite
 
-# name -> (SQL expression, Polars dtype)
-_BASE: dict[str, tuple[str, Any]] = {
-    "id": ("id", pl.Int64),
-    "tid": ("tid", pl.String),
-    "stan": ("stan", pl.String),
-    "rrn": ("coalesce(rrn, '')", pl.String),
-    "amount": ("amount", pl.Int64),
-    "kind": ("kind", pl.String),
-    "ok": ("{ok}", pl.Int8),
-    "merchant_id": ("coalesce(merchant_id, 0)", pl.Int64),
+# name -> (SQL expression, printf conversion on SQLite, Polars dtype)
+_BASE: dict[str, tuple[str, str, Any]] = {
+    "id": ("id", "%d", pl.Int64),
+    "tid": ("tid", "%s", pl.String),
+    "stan": ("stan", "%s", pl.String),
+    "rrn": ("coalesce(rrn, '')", "%s", pl.String),
+    "amount": ("amount", "%d", pl.Int64),
+    "kind": ("kind", "%s", pl.String),
+    "ok": ("(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)", "%d", pl.Int8),
+    "merchant_id": ("coalesce(merchant_id, 0)", "%d", pl.Int64),
 }
-_EXPORT: dict[str, tuple[str, Any]] = {
-    "mid": ("mid", pl.String),
-    "auth_code": ("auth_code", pl.String),
-    "pan_masked": ("pan_masked", pl.String),
-    "card_type": ("card_type", pl.String),
-    "created_at": ("{created}", pl.String),
+_EXPORT: dict[str, tuple[str, str, Any]] = {
+    "mid": ("mid", "%s", pl.String),
+    "auth_code": ("auth_code", "%s", pl.String),
+    "pan_masked": ("pan_masked", "%s", pl.String),
+    "card_type": ("card_type", "%s", pl.String),
+    "created_at": ("{created}", "%s", pl.String),
 }
 
 Progress = Callable[[float], None]
@@ -65,7 +65,7 @@ def window(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _columns(export: bool) -> dict[str, tuple[str, Any]]:
+def _columns(export: bool) -> dict[str, tuple[str, str, Any]]:
     return {**_BASE, **(_EXPORT if export else {})}
 
 
@@ -85,36 +85,41 @@ def load_day(
     lo, hi = window(day)
     kinds = ", ".join(f"'{k}'" for k in KINDS)
     where = f"local_date = '{local_date}' AND kind IN ({kinds}) AND route <> 'on-us'"
-    if dialect == "sqlite":
-        ok = "(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)"
-        created = "substr(created_at, 1, 19)"
-    else:
-        ok = "(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)"
-        created = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
-    exprs = [sql.format(ok=ok, created=created) for sql, _ in columns.values()]
-    schema = {name: dtype for name, (_, dtype) in columns.items()}
+    created = (
+        "substr(created_at, 1, 19)"
+        if dialect == "sqlite"
+        else "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+    )
+    exprs = [sql.format(created=created) for sql, _, _ in columns.values()]
+    schema = {name: dtype for name, (_, _, dtype) in columns.items()}
     raw: Any = session.connection().connection.driver_connection
     parts: list[pl.DataFrame] = []
     if dialect == "sqlite":
+        # ids grow with time; the window has a day of margin on both sides, so the ids from
+        # the first row at or after ``lo`` to the first row at or after ``hi`` hold the day
         first = session.execute(
             select(Journal.id).where(Journal.created_at >= lo).order_by(Journal.created_at).limit(1)
         ).scalar()
-        last = session.execute(
-            select(Journal.id)
-            .where(Journal.created_at < hi)
-            .order_by(Journal.created_at.desc())
-            .limit(1)
+        after = session.execute(
+            select(Journal.id).where(Journal.created_at >= hi).order_by(Journal.created_at).limit(1)
         ).scalar()
+        last = (
+            after - 1
+            if after is not None
+            else session.execute(select(func.max(Journal.id))).scalar()
+        )
         if first is not None and last is not None and first <= last:
-            joined = " || char(31) || ".join(exprs)
+            # one printf per row (no intermediate strings), one blob per slice of ids
+            pattern = "\x1f".join(conv for _, conv, _ in columns.values())
             sql = (
-                f"SELECT CAST(group_concat({joined}, char(10)) AS BLOB) FROM gateway_journal "
+                f"SELECT CAST(group_concat(printf('{pattern}', {', '.join(exprs)}), char(10)) "
+                "AS BLOB) FROM gateway_journal "
                 f"WHERE id >= ? AND id < ? AND {where}"
             )
             cursor = raw.cursor()
             start = first
             while start <= last:
-                blob = cursor.execute(sql, (start, start + SLICE)).fetchone()[0]
+                blob = cursor.execute(sql, (start, min(start + SLICE, last + 1))).fetchone()[0]
                 if blob:
                     parts.append(_read(bytes(blob), schema))
                 start += SLICE

@@ -49,9 +49,26 @@ class MatchResult:
 
 
 def _occurrence(frame: pl.DataFrame, keys: list[str], order: str) -> pl.DataFrame:
+    """Number the rows sharing ``keys`` 0, 1, … in ``order`` (used on small leftovers)."""
     return frame.sort(order).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int32).over(keys).alias("occ")
     )
+
+
+def _split_duplicates(frame: pl.DataFrame, order: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows kept for matching, duplicates): of rows sharing TID + RRN the first stays.
+
+    ``is_duplicated`` over the whole frame is cheap; the ordering work is done only on the
+    (normally few) rows that share a key.
+    """
+    has_rrn = pl.col("rrn").is_not_null()
+    shared = frame.select(has_rrn & pl.struct("tid", "rrn").is_duplicated()).to_series()
+    if not shared.any():
+        return frame, frame.clear().with_columns(pl.lit(0, dtype=pl.Int32).alias("occ"))
+    ranked = _occurrence(frame.filter(shared), ["tid", "rrn"], order)
+    duplicates = ranked.filter(pl.col("occ") > 0)
+    kept = pl.concat([frame.filter(~shared), ranked.filter(pl.col("occ") == 0).drop("occ")])
+    return kept, duplicates
 
 
 def _diff(frame: pl.DataFrame, kind: str, key: pl.Expr) -> pl.DataFrame:
@@ -69,16 +86,17 @@ def _diff(frame: pl.DataFrame, kind: str, key: pl.Expr) -> pl.DataFrame:
 
 
 def match(bank: pl.DataFrame, ours: pl.DataFrame) -> MatchResult:
-    bank = _occurrence(bank.select("line", *KEY_COLUMNS), ["tid", "rrn"], "line")
-    ours = _occurrence(ours.select("id", *KEY_COLUMNS), ["tid", "rrn"], "id")
-    dup_bank = bank.filter(pl.col("occ") > 0)
-    dup_ours = ours.filter(pl.col("rrn").is_not_null() & (pl.col("occ") > 0))
-    bank = bank.filter(pl.col("occ") == 0).drop("occ")
-    ours = ours.filter(pl.col("rrn").is_null() | (pl.col("occ") == 0)).drop("occ")
+    bank = bank.select("line", *KEY_COLUMNS)
+    ours = ours.select("id", *KEY_COLUMNS)
+    bank, dup_bank = _split_duplicates(bank, "line")
+    ours, dup_ours = _split_duplicates(ours, "id")
 
+    # pass 1: TID + RRN. Joined on the RRN alone (one integer key is several times faster
+    # than two columns) and then the TIDs compared; with duplicates gone a line pairs with at
+    # most one row of the same TID + RRN, so this is exactly the join on both.
     pass1 = bank.join(
-        ours.filter(pl.col("rrn").is_not_null()), on=["tid", "rrn"], how="inner", suffix="_o"
-    )
+        ours.filter(pl.col("rrn").is_not_null()), on="rrn", how="inner", suffix="_o"
+    ).filter(pl.col("tid") == pl.col("tid_o"))
     bank = bank.join(pass1.select("line"), on="line", how="anti")
     ours = ours.join(pass1.select("id"), on="id", how="anti")
     key2 = ["tid", "stan", "date", "amount"]
@@ -90,36 +108,42 @@ def match(bank: pl.DataFrame, ours: pl.DataFrame) -> MatchResult:
     bank = bank.join(pass2.select("line"), on="line", how="anti")
     ours = ours.join(pass2.select("id"), on="id", how="anti")
 
-    pairs = pl.concat(
-        [
-            p.select(
-                "line",
-                pl.col("id").alias("journal_id"),
-                "tid",
-                "stan",
-                "rrn",
-                "txn_type",
-                pl.col("txn_type_o"),
-                pl.col("amount").alias("bank_amount"),
-                pl.col("amount_o").alias("our_amount"),
-                pl.col("ok").alias("bank_ok"),
-                pl.col("ok_o").alias("our_ok"),
-            )
-            for p in (pass1, pass2)
-        ]
-    )
     status_diff = (pl.col("bank_ok") != pl.col("our_ok")) | (
         pl.col("txn_type") != pl.col("txn_type_o")
     )
-    pairs = pairs.with_columns(
+    differs = status_diff | (pl.col("bank_amount") != pl.col("our_amount"))
+    matched_count = 0
+    matched_amount = 0
+    paired_diffs = []
+    for p in (pass1, pass2):
+        p = p.select(
+            "line",
+            pl.col("id").alias("journal_id"),
+            "tid",
+            "stan",
+            "rrn",
+            "txn_type",
+            "txn_type_o",
+            pl.col("amount").alias("bank_amount"),
+            pl.col("amount_o").alias("our_amount"),
+            pl.col("ok").alias("bank_ok"),
+            pl.col("ok_o").alias("our_ok"),
+        )
+        # the matched pairs are only counted and summed, never kept
+        summary = p.select(
+            (~differs).sum().alias("n"),
+            pl.col("bank_amount").filter(~differs).sum().alias("a"),
+        )
+        matched_count += int(summary.item(0, "n") or 0)
+        matched_amount += int(summary.item(0, "a") or 0)
+        paired_diffs.append(p.filter(differs))
+    pairs = pl.concat(paired_diffs).with_columns(
         pl.when(status_diff)
         .then(pl.lit("status_mismatch"))
-        .when(pl.col("bank_amount") != pl.col("our_amount"))
-        .then(pl.lit("amount_mismatch"))
-        .otherwise(pl.lit("matched"))
+        .otherwise(pl.lit("amount_mismatch"))
         .alias("kind")
     )
-    matched = pairs.filter(pl.col("kind") == "matched")
+    del pass1, pass2, paired_diffs
     journal_key = pl.col("journal_id").cast(pl.String)
     parts = [
         _diff(
@@ -163,7 +187,7 @@ def match(bank: pl.DataFrame, ours: pl.DataFrame) -> MatchResult:
         ),
     ]
     differences = pl.concat(parts)
-    figures = {"matched": {"count": matched.height, "amount": int(matched["bank_amount"].sum())}}
+    figures = {"matched": {"count": matched_count, "amount": matched_amount}}
     amounts = differences.group_by("kind").agg(
         pl.len().alias("count"),
         pl.when(pl.col("kind") == "amount_mismatch")

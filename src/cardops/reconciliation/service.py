@@ -254,7 +254,9 @@ def _details(
 ) -> pl.DataFrame:
     """The differences with the columns a case shows (bank line detail, our MID)."""
     bank_detail = parsed.lines.select(
-        "line", pl.col("mid").alias("bank_mid"), pl.col("txn_type").cast(pl.String).alias("bt")
+        "line",
+        pl.col("mid").cast(pl.String).alias("bank_mid"),
+        pl.col("txn_type").cast(pl.String).alias("bt"),
     )
     ours_detail = ours.select(
         pl.col("id").alias("journal_id"),
