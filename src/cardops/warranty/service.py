@@ -178,7 +178,7 @@ def _parsed(text: str | None, *, field: str) -> ParsedNumber:
             )
         raise ValidationFailed(
             "A service-card number is 1–6 letters, 4–12 digits and a check character, "
-            "e.g. JD00000017W.",
+            "e.g. JD00000017R.",
             field=field,
         )
     return parsed
