@@ -10,7 +10,10 @@ it earns nothing. The share of chain level *i* is ``cost[i-1] − cost[i]`` (``c
 merchant fee) and HQ keeps ``cost[top] − bank fee``; these telescope, so the shares, HQ's margin
 and the bank fee always add up to the merchant fee.
 
-Rates are placed in two temporary tables (per merchant, per terminal) joined to the journal.
+Rates are placed in two temporary tables keyed by (merchant, credit) and (terminal, credit),
+joined to the journal; a level whose provider has no rate for the card type carries the rate
+below it, and the levels above the top of a chain repeat the top's rate, so that
+``cost[MAX_LEVELS]`` is always the top provider's cost.
 """
 
 from __future__ import annotations
@@ -61,10 +64,10 @@ PASS_RATES = RateSet(debit=(PASS, NO_CAP), credit=(PASS, NO_CAP))
 
 @dataclass
 class Group:
-    """Aggregated figures of one (merchant, terminal chain, card type, flavour)."""
+    """Aggregated figures of one (merchant, lowest provider, card type, flavour)."""
 
     merchant_id: int
-    terminal_id: int | None
+    owner_id: int | None  # the lowest provider of the terminal's chain (None: no provider)
     credit: bool
     sign: int  # +1 sale, -1 refund or cancelled sale, +1 cancelled refund
     cancel: bool
@@ -76,46 +79,34 @@ class Group:
     bank_fee: int = 0
 
 
-def _fee(amount: str, bp: str, cap: str) -> str:
-    raw = f"(({amount} * {bp} + 5000) / 10000)"
-    return f"(CASE WHEN {raw} > {cap} THEN {cap} ELSE {raw} END)"
+def _fee(amount: str, bp: str, cap: str, least: str) -> str:
+    return f"{least}(({amount} * {bp} + 5000) / 10000, {cap})"
 
 
-def _pick(column: str) -> str:
-    """The debit or credit variant of a rate column by the row's card type."""
-    return f"(CASE WHEN j.card_type = 'credit' THEN {column}_c ELSE {column}_d END)"
-
-
-def _cost_expressions(amount: str) -> list[str]:
-    """SQL for the merchant fee, then each chain level's cost (pass-through coalesced)."""
-    merchant = _fee(amount, _pick("m.bp"), _pick("m.cap"))
-    exprs = [merchant]
-    below = merchant
+def _cost_expressions(amount: str, least: str) -> list[str]:
+    """SQL for the merchant fee, each chain level's cost, and the bank fee. A level whose bp is
+    negative uses the merchant's rate (its provider has none of its own)."""
+    exprs = [_fee(amount, "m.bp", "m.cap", least)]
     for level in range(1, MAX_LEVELS + 1):
-        bp = f"COALESCE({_pick(f't.bp{level}')}, {PASS})"
-        cap = f"COALESCE({_pick(f't.cap{level}')}, {NO_CAP})"
-        cost = f"(CASE WHEN {bp} < 0 THEN {below} ELSE {_fee(amount, bp, cap)} END)"
-        exprs.append(cost)
-        below = cost
+        bp = f"(CASE WHEN t.bp{level} < 0 THEN m.bp ELSE t.bp{level} END)"
+        cap = f"(CASE WHEN t.bp{level} < 0 THEN m.cap ELSE t.cap{level} END)"
+        exprs.append(_fee(amount, bp, cap, least))
+    exprs.append(_fee(amount, "m.bank_bp", "m.bank_cap", least))
     return exprs
 
 
 def _create_rate_tables(session: Session) -> None:
     conn = session.connection()
-    levels = ", ".join(
-        f"bp{n}_d BIGINT, cap{n}_d BIGINT, bp{n}_c BIGINT, cap{n}_c BIGINT"
-        for n in range(1, MAX_LEVELS + 1)
-    )
-    conn.execute(text("DROP TABLE IF EXISTS st_tmp_m"))
-    conn.execute(text("DROP TABLE IF EXISTS st_tmp_t"))
+    levels = ", ".join(f"bp{n} BIGINT, cap{n} BIGINT" for n in range(1, MAX_LEVELS + 1))
+    _drop_rate_tables(session)
     conn.execute(
         text(
-            "CREATE TEMPORARY TABLE st_tmp_m (merchant_id BIGINT PRIMARY KEY, "
-            "bp_d BIGINT, cap_d BIGINT, bp_c BIGINT, cap_c BIGINT)"
+            "CREATE TEMPORARY TABLE st_tmp_m (k INTEGER PRIMARY KEY, bp BIGINT, "
+            "cap BIGINT, bank_bp BIGINT, bank_cap BIGINT)"
         )
     )
     conn.execute(
-        text(f"CREATE TEMPORARY TABLE st_tmp_t (terminal_id BIGINT PRIMARY KEY, {levels})")
+        text(f"CREATE TEMPORARY TABLE st_tmp_t (k INTEGER PRIMARY KEY, owner_id BIGINT, {levels})")
     )
 
 
@@ -125,13 +116,29 @@ def _drop_rate_tables(session: Session) -> None:
     conn.execute(text("DROP TABLE IF EXISTS st_tmp_t"))
 
 
+def _levels(chain: list[RateSet], credit: bool) -> list[Rate]:
+    """Each level's (bp, cap) for the temporary table: a provider without a rate takes the one
+    below it (PASS at the lowest level: the merchant's), missing levels repeat the top one."""
+    out: list[Rate] = []
+    for rates in chain[:MAX_LEVELS]:
+        rate = rates.credit if credit else rates.debit
+        if rate[0] < 0:
+            rate = out[-1] if out else (PASS, NO_CAP)
+        out.append(rate)
+    if not out:
+        out.append((PASS, NO_CAP))
+    while len(out) < MAX_LEVELS:
+        out.append(out[-1])
+    return out
+
+
 def aggregate(
     session: Session,
     *,
     first_id: int,
     last_id: int,
     merchant_rates: dict[int, RateSet],
-    terminal_chains: dict[int, list[RateSet]],
+    terminal_chains: dict[int, tuple[int, list[RateSet]]],
     bank: RateSet,
     progress: Callable[[str], None] | None = None,
 ) -> list[Group]:
@@ -139,66 +146,60 @@ def aggregate(
     voids / reversals of the range applied to their originals (once per original)."""
     _create_rate_tables(session)
     conn = session.connection()
+    least = "least" if conn.dialect.name == "postgresql" else "min"
+    bank_rates = {
+        0: (max(bank.debit[0], 0), bank.debit[1]),
+        1: (max(bank.credit[0], 0), bank.credit[1]),
+    }
     try:
         if merchant_rates:
             conn.execute(
-                text("INSERT INTO st_tmp_m VALUES (:m, :bd, :cd, :bc, :cc)"),
+                text("INSERT INTO st_tmp_m VALUES (:k, :bp, :cap, :bbp, :bcap)"),
                 [
                     {
-                        "m": m,
-                        "bd": r.debit[0],
-                        "cd": r.debit[1],
-                        "bc": r.credit[0],
-                        "cc": r.credit[1],
+                        "k": m * 2 + cr,
+                        "bp": max(rate[0], 0),
+                        "cap": rate[1],
+                        "bbp": bank_rates[cr][0],
+                        "bcap": bank_rates[cr][1],
                     }
                     for m, r in merchant_rates.items()
+                    for cr, rate in ((0, r.debit), (1, r.credit))
                 ],
             )
         if terminal_chains:
-            names = ", ".join(f":b{n}d, :c{n}d, :b{n}c, :c{n}c" for n in range(1, MAX_LEVELS + 1))
+            names = ", ".join(f":b{n}, :c{n}" for n in range(1, MAX_LEVELS + 1))
             rows = []
-            for terminal_id, chain in terminal_chains.items():
-                row: dict[str, int] = {"t": terminal_id}
-                padded = (chain + [PASS_RATES] * MAX_LEVELS)[:MAX_LEVELS]
-                for n, rates in enumerate(padded, start=1):
-                    row[f"b{n}d"], row[f"c{n}d"] = rates.debit
-                    row[f"b{n}c"], row[f"c{n}c"] = rates.credit
-                rows.append(row)
-            conn.execute(text(f"INSERT INTO st_tmp_t VALUES (:t, {names})"), rows)
+            for terminal_id, (owner_id, chain) in terminal_chains.items():
+                for cr in (0, 1):
+                    row: dict[str, int] = {"k": terminal_id * 2 + cr, "o": owner_id}
+                    for n, (bp, cap) in enumerate(_levels(chain, bool(cr)), start=1):
+                        row[f"b{n}"], row[f"c{n}"] = bp, cap
+                    rows.append(row)
+            conn.execute(text(f"INSERT INTO st_tmp_t VALUES (:k, :o, {names})"), rows)
         amount = "CAST(j.amount AS BIGINT)"
-        costs = _cost_expressions(amount)
-        bank_fee = (
-            f"(CASE WHEN j.card_type = 'credit' THEN {_fee(amount, ':bank_bp_c', ':bank_cap_c')} "
-            f"ELSE {_fee(amount, ':bank_bp_d', ':bank_cap_d')} END)"
-        )
-        sums = ", ".join(f"SUM({expr})" for expr in [*costs, bank_fee])
+        sums = ", ".join(f"SUM({expr})" for expr in _cost_expressions(amount, least))
+        credit = "(CASE WHEN j.card_type = 'credit' THEN 1 ELSE 0 END)"
         joins = (
-            "LEFT JOIN st_tmp_m m ON m.merchant_id = j.merchant_id "
-            "LEFT JOIN st_tmp_t t ON t.terminal_id = j.terminal_id"
+            # one integer key per (id, credit): a single rowid lookup per journal row
+            f"JOIN st_tmp_m m ON m.k = j.merchant_id * 2 + {credit} "
+            f"LEFT JOIN st_tmp_t t ON t.k = j.terminal_id * 2 + {credit}"
         )
         kinds = ", ".join(f"'{k}'" for k in SALE_KINDS + REFUND_KINDS)
         cancels = ", ".join(f"'{k}'" for k in CANCEL_KINDS)
-        params = {
-            "first": first_id,
-            "last": last_id,
-            "bank_bp_d": bank.debit[0] if bank.debit[0] >= 0 else 0,
-            "bank_cap_d": bank.debit[1],
-            "bank_bp_c": bank.credit[0] if bank.credit[0] >= 0 else 0,
-            "bank_cap_c": bank.credit[1],
-        }
+        params = {"first": first_id, "last": last_id}
         sales_sql = (
-            "SELECT j.merchant_id, j.terminal_id, "
-            "CASE WHEN j.card_type = 'credit' THEN 1 ELSE 0 END AS cr, "
+            f"SELECT j.merchant_id, t.owner_id, {credit} AS cr, "
             "CASE WHEN j.kind = 'refund' THEN 1 ELSE 0 END AS rf, 0 AS early, "
             f"COUNT(*), SUM({amount}), {sums} "
             f"FROM gateway_journal j {joins} "
-            f"WHERE j.id > :first AND j.id <= :last AND j.kind IN ({kinds}) "
-            "AND j.approved = :yes AND j.merchant_id IS NOT NULL "
-            "GROUP BY j.merchant_id, j.terminal_id, cr, rf"
+            # "|| ''" keeps SQLite on the id range (the kind index would mean a random read per row)
+            f"WHERE j.id > :first AND j.id <= :last AND (j.kind || '') IN ({kinds}) "
+            "AND j.approved = :yes "
+            "GROUP BY j.merchant_id, t.owner_id, cr, rf"
         )
         cancel_sql = (
-            "SELECT j.merchant_id, j.terminal_id, "
-            "CASE WHEN j.card_type = 'credit' THEN 1 ELSE 0 END AS cr, "
+            f"SELECT j.merchant_id, t.owner_id, {credit} AS cr, "
             "CASE WHEN j.kind = 'refund' THEN 1 ELSE 0 END AS rf, "
             "CASE WHEN j.id <= :first THEN 1 ELSE 0 END AS early, "
             f"COUNT(*), SUM({amount}), {sums} "
@@ -206,9 +207,8 @@ def aggregate(
             f"WHERE c.id > :first AND c.id <= :last AND c.kind IN ({cancels}) "
             "AND c.approved = :yes AND c.original_id IS NOT NULL GROUP BY c.original_id) x "
             f"JOIN gateway_journal j ON j.id = x.original_id {joins} "
-            f"WHERE j.kind IN ({kinds}) AND j.approved = :yes AND j.merchant_id IS NOT NULL "
-            "AND j.id <= :last "
-            "GROUP BY j.merchant_id, j.terminal_id, cr, rf, early"
+            f"WHERE j.kind IN ({kinds}) AND j.approved = :yes AND j.id <= :last "
+            "GROUP BY j.merchant_id, t.owner_id, cr, rf, early"
         )
         groups: list[Group] = []
         for label, sql, cancel in (
@@ -218,15 +218,14 @@ def aggregate(
             if progress:
                 progress(label)
             for result in conn.execute(text(sql), {**params, "yes": True}):
-                merchant_id, terminal_id, cr, rf, early, count, total, *rest = result
+                merchant_id, owner_id, cr, rf, early, count, total, *rest = result
                 refund = bool(rf)
-                sign = -1 if refund != cancel else 1
                 groups.append(
                     Group(
                         merchant_id=int(merchant_id),
-                        terminal_id=int(terminal_id) if terminal_id is not None else None,
+                        owner_id=int(owner_id) if owner_id is not None else None,
                         credit=bool(cr),
-                        sign=sign,
+                        sign=-1 if refund != cancel else 1,
                         cancel=cancel,
                         earlier=bool(early),
                         count=int(count),

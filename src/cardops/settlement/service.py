@@ -45,17 +45,15 @@ from cardops.audit.service import record
 from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.channel.models import Provider, ProviderLevel
-from cardops.channel.service import visible_provider_ids
 from cardops.core.clock import utcnow
 from cardops.core.config import get_settings
-from cardops.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
-from cardops.core.money import format_minor
+from cardops.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from cardops.gateway.models import Journal
 from cardops.ledger import chart
 from cardops.ledger import service as ledger
 from cardops.ledger.service import NewPosting
 from cardops.merchants.models import Merchant
-from cardops.settlement.compute import NO_CAP, RateSet, aggregate
+from cardops.settlement.compute import MAX_LEVELS, NO_CAP, PASS_RATES, RateSet, aggregate
 from cardops.settlement.models import (
     MerchantRateCard,
     Payout,
@@ -70,11 +68,8 @@ from cardops.settlement.models import (
     WindowState,
 )
 from cardops.settlement.permissions import (
-    SETTLEMENT_DATA,
     SETTLEMENT_RATES,
     SETTLEMENT_RUN,
-    SETTLEMENT_STATEMENTS,
-    SETTLEMENT_VIEW,
 )
 from cardops.terminals.models import Terminal
 
@@ -359,16 +354,26 @@ def merchant_rates_on(session: Session, day: date) -> tuple[dict[int, RateSet], 
         .subquery()
     )
     cards = session.execute(
-        select(MerchantRateCard).join(
+        select(
+            MerchantRateCard.merchant_id,
+            MerchantRateCard.debit_bp,
+            MerchantRateCard.debit_cap,
+            MerchantRateCard.credit_bp,
+        ).join(
             latest,
             (latest.c.merchant_id == MerchantRateCard.merchant_id)
             & (latest.c.d == MerchantRateCard.effective_from),
         )
-    ).scalars()
-    default = RateSet.from_card(get_config(session).default_merchant_rate)
-    return {c.merchant_id: _card_rates(c) for c in cards}, default or RateSet.from_card(
+    )
+    default = RateSet.from_card(get_config(session).default_merchant_rate) or RateSet.from_card(
         DEFAULT_MERCHANT_RATES
-    )  # type: ignore[return-value]
+    )
+    assert default is not None
+    rates = {
+        m: RateSet(debit=(d_bp, d_cap if d_cap is not None else NO_CAP), credit=(c_bp, NO_CAP))
+        for m, d_bp, d_cap, c_bp in cards
+    }
+    return rates, default
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -594,25 +599,18 @@ def compute_window(
     used_merchants = {m for (m,) in session.execute(select(Merchant.id)) if m not in merchant_rates}
     for merchant_id in used_merchants:
         merchant_rates[merchant_id] = default
-    chains: dict[int, list[Provider]] = {}
-    owner: dict[int, int | None] = {}
+    by_provider = {pid: provider_chain(providers, pid) for pid in providers}
+    rate_sets = {pid: RateSet.from_card(p.rate_card) or PASS_RATES for pid, p in providers.items()}
+    if any(len(c) > MAX_LEVELS for c in by_provider.values()):
+        raise Conflict("The provider tree is deeper than four levels below HQ.")
+    chain_rates = {pid: [rate_sets[p.id] for p in chain] for pid, chain in by_provider.items()}
+    terminal_chains: dict[int, tuple[int, list[RateSet]]] = {}
     for terminal_id, provider_id in session.execute(
         select(Terminal.id, Terminal.provider_id).where(Terminal.provider_id.is_not(None))
     ):
-        chain = provider_chain(providers, provider_id)
-        if chain:
-            chains[terminal_id] = chain
-            owner[terminal_id] = chain[0].id
-    if any(len(c) > 4 for c in chains.values()):
-        raise Conflict("The provider tree is deeper than four levels below HQ.")
-    rate_sets = {
-        pid: RateSet.from_card(p.rate_card) or RateSet.from_card({}) for pid, p in providers.items()
-    }
-    from cardops.settlement.compute import PASS_RATES
-
-    terminal_chains = {
-        t: [rate_sets.get(p.id) or PASS_RATES for p in chain] for t, chain in chains.items()
-    }
+        chain = by_provider.get(provider_id) or [] if provider_id is not None else []
+        if chain and provider_id is not None:
+            terminal_chains[terminal_id] = (chain[0].id, chain_rates[provider_id])
     bank = RateSet.from_card(get_config(session).bank_rate_card) or RateSet.from_card(
         DEFAULT_BANK_RATES
     )
@@ -631,8 +629,7 @@ def compute_window(
     out = Computed()
     for g in groups:
         card_type = "credit" if g.credit else "debit"
-        provider_id = owner.get(g.terminal_id) if g.terminal_id is not None else None
-        key = (g.merchant_id, provider_id, card_type)
+        key = (g.merchant_id, g.owner_id, card_type)
         totals = out.facts.setdefault(key, Totals())
         signed = g.sign
         if g.cancel:
@@ -642,8 +639,8 @@ def compute_window(
         totals.gross += signed * g.amount
         totals.fee += signed * g.fee
         totals.bank_fee += signed * g.bank_fee
-        chain = chains.get(g.terminal_id, []) if g.terminal_id is not None else []
-        top_cost = g.costs[len(chain) - 1] if chain else g.fee
+        chain = by_provider[g.owner_id] if g.owner_id is not None else []
+        top_cost = g.costs[-1] if chain else g.fee
         totals.hq_margin += signed * (top_cost - g.bank_fee)
         if g.earlier:
             totals.adjustment += signed * g.amount
