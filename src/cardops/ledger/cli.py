@@ -72,6 +72,28 @@ def init_chart() -> None:
     out.print(f"{opened} account(s) opened")
 
 
+@app.command("export")
+def export(
+    format: str = typer.Option("beancount", "--format", help="Output format: beancount."),
+    output: Path | None = typer.Option(None, "--output", help="File to write (default: stdout)."),
+) -> None:
+    """Write the whole books (every account and posting) for another accounting tool."""
+    from cardops.ledger.beancount import export_lines
+
+    if format != "beancount":
+        out.print("[red]Only --format beancount is supported.[/red]")
+        raise typer.Exit(2)
+    with unit_of_work() as session:
+        if output is None:
+            for line in export_lines(session):
+                print(line)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            for line in export_lines(session):
+                handle.write(line + "\n")
+    out.print(f"wrote {output}")
+
+
 @app.command("pdf-font")
 def font() -> None:
     """Show which font receipts are printed with and whether it is embedded."""
