@@ -78,3 +78,28 @@ def test_an_edit_reaches_the_running_gateway(
     reload(runtime)  # what one second does in a running gateway
     assert pay(pos, world, 6000)["39"] == "00"
     assert runtime.version >= 2
+
+
+def test_rules_over_redis_aggregates(
+    db: Session, world: World, pos, runtime: RiskRuntime, clock: Clock
+) -> None:
+    import uuid
+
+    from cardops.risk.aggregates import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:6379/0", f"test:risk:{uuid.uuid4().hex}")
+    runtime.store = store
+    try:
+        scenario(db, [("terminal_burst", "terminal.count_10m >= 2", 100, "65")])
+        reload(runtime)
+        assert pay(pos, world, 1000)["39"] == "00"
+        assert pay(pos, world, 1000)["39"] == "00"
+        assert pay(pos, world, 1000)["39"] == "65"
+        # a second gateway process on the same Redis sees the same counts
+        other = RiskRuntime(store=RedisStore("redis://127.0.0.1:6379/0", store.prefix))
+        from cardops.risk.aggregates import Probe
+
+        seen = other.store.features(Probe(clock(), None, world.tid, world.merchant.id, "", ""))
+        assert seen["terminal__count_10m"] == 3 and seen["terminal__declines_10m"] == 1
+    finally:
+        store.clear()
