@@ -357,3 +357,23 @@ class WarrantyReturnEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship()
+
+
+EVENT_LABELS: dict[str, str] = {
+    "registered": N_("Registered"),
+    "voided": N_("Voided"),
+    "returned": N_("Returned"),
+    "exchanged": N_("Exchanged"),
+    "return_requested": N_("Return or exchange requested"),
+    "requested": N_("Requested"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+    "received": N_("Goods received"),
+    "completed": N_("Completed"),
+    "photos_added": N_("Photos added"),
+    "compensation_set": N_("Compensation set"),
+    "compensation_submitted": N_("Compensation sent for approval"),
+    "compensation_approved": N_("Compensation approved"),
+    "compensation_rejected": N_("Compensation refused"),
+}

@@ -17,12 +17,14 @@ from cardops.core.clock import as_utc
 from cardops.core.errors import CardopsError, NotFound, ValidationFailed
 from cardops.core.i18n import N_, gettext
 from cardops.core.money import format_minor, parse_amount
+from cardops.ledger.models import Receipt
 from cardops.parties.models import Person
 from cardops.terminals.models import TerminalModel
 from cardops.warranty import service
 from cardops.warranty.models import (
     CARD_STATE_LABELS,
     COMPENSATION_LABELS,
+    EVENT_LABELS,
     PAYER_LABELS,
     REASON_LABELS,
     RETURN_KIND_LABELS,
@@ -128,6 +130,7 @@ def _person_choices(console: Console) -> list[tuple[str, str]]:
 def _common() -> dict[str, Any]:
     return {
         "card_states": CARD_STATE_LABELS,
+        "event_labels": EVENT_LABELS,
         "return_states": RETURN_STATE_LABELS,
         "kinds": RETURN_KIND_LABELS,
         "reasons": REASON_LABELS,
@@ -574,6 +577,7 @@ def _return_page(
         photos=photos,
         deadline=deadline,
         money=service.settlement(item),
+        receipt=console.db.get(Receipt, item.receipt_id) if item.receipt_id else None,
         methods=[(k, gettext(v)) for k, v in METHODS],
         can_settle=console.can(WARRANTY_SETTLE),
         can_handle=console.can(WARRANTY_RETURNS),
