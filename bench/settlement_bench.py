@@ -59,8 +59,7 @@ def _journal_sql(dialect: str, rows: int) -> str:
     # reversed purchases; amounts 1.00 … 5 000.99 yuan; card type by row
     if dialect == "sqlite":
         series = (
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < "
-            f"{rows - 1}) "
+            f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {rows - 1}) "
         )
         src = "n"
         fmt = "printf"
@@ -74,7 +73,9 @@ def _journal_sql(dialect: str, rows: int) -> str:
         series = ""
         src = f"generate_series(0, {rows - 1}) AS n(i)"
         fmt = "format"
-        created = f"timestamptz '2026-11-19 16:00:00+00' + (i * 86399 / {rows}) * interval '1 second'"
+        created = (
+            f"timestamptz '2026-11-19 16:00:00+00' + (i * 86399 / {rows}) * interval '1 second'"
+        )
         true, false = "true", "false"
         cat = "||"
 
@@ -140,9 +141,7 @@ def generate(url: str, var_dir: str, rows: int, bank_file: Path) -> dict[str, in
                 "'approved', '', 'normal', now(), now() "
                 f"FROM generate_series(0, {merchants - 1}) AS n(i)"
             )
-            conn.exec_driver_sql(
-                f"SELECT setval('merchants_id_seq', {merchants})"
-            )
+            conn.exec_driver_sql(f"SELECT setval('merchants_id_seq', {merchants})")
         raw = conn.connection.driver_connection
         assert raw is not None
         raw.cursor().execute(_journal_sql(dialect, rows))
@@ -186,9 +185,7 @@ def generate(url: str, var_dir: str, rows: int, bank_file: Path) -> dict[str, in
         # duplicates at our side: second journal rows carrying an RRN the bank has once
         twins = frame.filter(pl.col("_i").is_in(ours_dup)).select("tid", "rrn")
         conn = session.connection()
-        conn.exec_driver_sql(
-            "CREATE TEMPORARY TABLE bench_twins (tid VARCHAR(8), rrn VARCHAR(12))"
-        )
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE bench_twins (tid VARCHAR(8), rrn VARCHAR(12))")
         conn.exec_driver_sql(
             "INSERT INTO bench_twins (tid, rrn) VALUES (?, ?)"
             if dialect == "sqlite"
@@ -292,8 +289,21 @@ def floor(url: str, var_dir: str, bank_file: Path) -> dict[str, float]:
 
 def _child(phase: str, args: argparse.Namespace, url: str, var_dir: str, bank: Path) -> dict:
     out = subprocess.run(
-        [PY, __file__, "--phase", phase, "--url", url, "--var-dir", var_dir, "--bank", str(bank),
-         "--rows", str(args.rows), *(["--no-settle"] if args.no_settle else [])],
+        [
+            PY,
+            __file__,
+            "--phase",
+            phase,
+            "--url",
+            url,
+            "--var-dir",
+            var_dir,
+            "--bank",
+            str(bank),
+            "--rows",
+            str(args.rows),
+            *(["--no-settle"] if args.no_settle else []),
+        ],
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -365,8 +375,14 @@ def main() -> None:
         work.rmdir()
     ratio = run["end_to_end_s"] / flo["floor_s"] if flo["floor_s"] else float("nan")
     k = gen["planted_per_class"]
-    expected = {"missing_at_bank": k, "missing_at_ours": k, "amount_mismatch": k,
-                "status_mismatch": k, "duplicate_at_bank": k, "duplicate_at_ours": k}
+    expected = {
+        "missing_at_bank": k,
+        "missing_at_ours": k,
+        "amount_mismatch": k,
+        "status_mismatch": k,
+        "duplicate_at_bank": k,
+        "duplicate_at_ours": k,
+    }
     found = {key: run["counts"][key] for key in expected}
     print(
         "| database | journal rows | bank lines | settle s | reconcile s | end to end s "

@@ -121,8 +121,9 @@ def write_lines(path: Path, lines: list[str], *, fix_trailer: bool = True) -> No
         total = 0
         for line in details:
             fields = line.rsplit(",", 3)
-            if fields[3] == "SUCCESS":
-                units, cents = fields[1].split(".")
-                total += int(units) * 100 + int(cents)
+            if len(fields) == 4 and fields[3] == "SUCCESS" and "." in fields[1]:
+                units, cents = fields[1].split(".", 1)
+                if units.isdigit() and cents.isdigit():
+                    total += int(units) * 100 + int(cents)
         lines = [*body, f"#TOTAL,{len(details)},{total // 100}.{total % 100:02d}"]
     path.write_bytes(("\n".join(lines) + "\n").encode("gbk"))

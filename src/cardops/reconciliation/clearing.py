@@ -170,8 +170,7 @@ def _transcode_iconv(path: Path, out: Path) -> tuple[str, int] | None:
 def _check_not_utf8(chunk: bytes) -> None:
     if not chunk.isascii() and _is_utf8(chunk):
         raise _bad(
-            "The file looks like UTF-8 text, not GBK: import it with --utf8 if the "
-            "bank sent UTF-8."
+            "The file looks like UTF-8 text, not GBK: import it with --utf8 if the bank sent UTF-8."
         )
 
 
@@ -236,8 +235,9 @@ def _is_utf8(chunk: bytes) -> bool:
     return True
 
 
-def _first_bad_shape(path: Path) -> ValidationFailed:
-    """Slow path after Polars refused the CSV: find the first line of the wrong shape."""
+def _first_bad_shape(path: Path, until: int | None = None) -> ValidationFailed | None:
+    """Slow path after the fast reader refused a line: find the first line of the wrong
+    shape (up to line ``until``)."""
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         for number, row in enumerate(reader, start=1):
@@ -248,7 +248,11 @@ def _first_bad_shape(path: Path) -> ValidationFailed:
                     found=len(row),
                     expected=len(COLUMNS),
                 )
-    return _bad("The file could not be read as comma-separated text.")
+            if until is not None and number >= until:
+                return None
+    return (
+        None if until is not None else _bad("The file could not be read as comma-separated text.")
+    )
 
 
 def read_clearing_file(
@@ -339,7 +343,9 @@ def _collect(frame: pl.LazyFrame, utf8_copy: Path, *, streaming: bool = False) -
     try:
         return frame.collect(engine="streaming" if streaming else "auto")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError):
-        raise _first_bad_shape(utf8_copy) from None
+        raise _first_bad_shape(utf8_copy) or _bad(
+            "The file could not be read as comma-separated text."
+        ) from None
 
 
 def _fen(column: str) -> pl.Expr:
@@ -399,9 +405,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
         _fen("amount").filter(pl.col("status") == "SUCCESS").sum().alias("success_amount"),
         _fen("bank_fee").filter(pl.col("status") == "SUCCESS").sum().alias("fee_total"),
     ]
-    totals = _collect(_scan(utf8_copy).select(checks), utf8_copy, streaming=True).row(
-        0, named=True
-    )
+    totals = _collect(_scan(utf8_copy).select(checks), utf8_copy, streaming=True).row(0, named=True)
     found = [(totals[c], c) for c in (*RULES, "_other_day", "_window", "_not_positive")]
     found = [(line, column) for line, column in found if line is not None]
     if not found:
@@ -411,10 +415,16 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
     column = {"_other_day": "settle_date", "_window": "txn_time", "_not_positive": "amount"}.get(
         check, check
     )
-    value = _collect(
-        _scan(utf8_copy).filter(pl.col("line") == line).select(column), utf8_copy
-    ).item(0, 0)
-    value = (value or "")[:40]
+    bad_row = _collect(
+        _scan(utf8_copy).filter(pl.col("line") == line).select(sorted({column, "status"})),
+        utf8_copy,
+    )
+    if bad_row.item(0, "status") is None:
+        # a short line is padded with empty columns by the CSV reader: say what it is
+        shape = _first_bad_shape(utf8_copy, until=line)
+        if shape is not None:
+            raise shape
+    found_value = str(bad_row.item(0, column) or "")[:40]
     if check == "_other_day":
         raise _bad(
             "Line {line}, column {column}: every line must have the business day {day}, "
@@ -422,7 +432,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
             line=line,
             column=column,
             day=settle,
-            value=value,
+            value=found_value,
         )
     if check == "_window":
         raise _bad(
@@ -430,7 +440,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
             "end of the business day {day}.",
             line=line,
             column=column,
-            value=value,
+            value=found_value,
             earliest=earliest,
             day=settle,
         )
@@ -440,7 +450,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
             line=line,
             column=column,
         )
-    raise _bad(RULES[column][1], line=line, column=column, value=value)
+    raise _bad(RULES[column][1], line=line, column=column, value=found_value)
 
 
 def _compact(utf8_copy: Path) -> pl.DataFrame:

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cardops.core.errors import CardopsError, ValidationFailed
 from cardops.core.money import format_minor
 
 NAME = "reconciliation"
-app = typer.Typer(help="Reconciliation with the bank (对账): days, runs, cases.", no_args_is_help=True)
+app = typer.Typer(
+    help="Reconciliation with the bank (对账): days, runs, cases.", no_args_is_help=True
+)
 journal_app = typer.Typer(help="The transaction journal: export it.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
@@ -62,7 +64,7 @@ def _run(work, *, as_json: bool):  # type: ignore[no-untyped-def]
 
     console = err if as_json else out
     with _progress(console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def step(label: str, done: float) -> None:
             if label not in tasks:
