@@ -62,6 +62,9 @@ def test_individual_merchant_needs_licence_id_and_bank_account_only(world: World
     assert "ID copy (back)" in str(exc.value)
     assert "Bank account permit / Bank card or account proof" in str(exc.value)
     assert "Organisation code" not in str(exc.value)
+    # in Chinese the labels are Chinese too, alternatives joined with 或, items with 、
+    zh = "请先上传缺少的资料：身份证复印件（反面）、开户许可证或银行卡或账户证明。"
+    assert exc.value.localized("zh_CN") == zh
     _upload(world, merchant, "id_back", "bank_card")
     service.submit_for_kyc(session=world.db, actor=world.specialist, merchant_id=merchant.id)
     assert merchant.state == "kyc_review"

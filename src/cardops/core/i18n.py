@@ -37,10 +37,42 @@ def catalog(locale: str) -> dict[str, str]:
     return merged
 
 
+class Choices:
+    """A message parameter that is itself a list of translatable labels: groups of
+    alternatives, e.g. ``Choices([("ID copy (front)",), ("Business licence", "Other")])``
+    renders "ID copy (front), Business licence / Other" in English and
+    "身份证复印件（正面）、营业执照或其他" in Chinese."""
+
+    def __init__(self, groups: Any) -> None:
+        self.groups = [tuple(group) for group in groups]
+
+    def render(self, locale: str | None = None) -> str:
+        code = locale or current_locale.get()
+        chinese = code.startswith("zh")
+        items = (
+            ("或" if chinese else " / ").join(translate(label, code) for label in group)
+            for group in self.groups
+        )
+        return ("、" if chinese else ", ").join(items)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+
 def translate(message: str, locale: str | None = None, /, **params: Any) -> str:
     """Translate an English source string to ``locale`` (default: the request's)."""
     text = catalog(locale or current_locale.get()).get(message, message)
     if params:
+        params = {
+            key: value.render(locale) if isinstance(value, Choices) else value
+            for key, value in params.items()
+        }
         try:
             text = text.format(**params)
         except (KeyError, IndexError, ValueError):

@@ -58,7 +58,9 @@ def merchant_out(db: Session, merchant: Merchant) -> MerchantOut:
         address=merchant.address,
         provider_id=merchant.provider_id,
         kyc_notes=merchant.kyc_notes,
-        missing_documents=service.missing_documents(db, merchant),
+        missing_documents=[
+            " / ".join(group) for group in service.missing_documents(db, merchant).groups
+        ],
         created_at=merchant.created_at,
     )
 

@@ -19,19 +19,6 @@ from cardops.core.clock import utcnow
 from cardops.core.db import Base, TimestampMixin
 from cardops.core.errors import InvalidTransition
 from cardops.core.i18n import N_
-from cardops.parties.models import DOC_TYPES
-
-# Document types merchants and activation cases need that the parties list lacks. They are
-# added to the shared list here so that ``parties.service.upload_document`` accepts them.
-# TODO(parties): move these four into parties.models.DOC_TYPES.
-EXTRA_DOC_TYPES: dict[str, str] = {
-    "organisation_code_certificate": N_("Organisation code certificate"),
-    "tax_registration_certificate": N_("Tax registration certificate"),
-    "bank_account_permit": N_("Bank account permit"),
-    "bank_card": N_("Bank card or account proof"),
-}
-for _code, _label in EXTRA_DOC_TYPES.items():
-    DOC_TYPES.setdefault(_code, _label)
 
 # What a merchant may have on file (SPEC §3, seed 001). Anything else is refused.
 MERCHANT_DOC_TYPES: tuple[str, ...] = (

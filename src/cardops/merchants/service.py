@@ -42,7 +42,7 @@ from cardops.channel.service import is_outside_region, region_for_province, visi
 from cardops.core.clock import as_utc, local, utcnow
 from cardops.core.config import get_settings
 from cardops.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
-from cardops.core.i18n import N_
+from cardops.core.i18n import N_, Choices
 from cardops.merchants.models import (
     CASE_DOC_TYPES,
     CASE_REQUIRED_DOCS,
@@ -649,17 +649,19 @@ def _present_types(session: Session, owner_type: str, owner_id: int) -> set[str]
     )
 
 
-def _missing(present: set[str], required: Iterable[tuple[str, ...]]) -> list[str]:
-    """English labels of the requirements not met (alternatives joined with " or ")."""
-    return [
-        " / ".join(DOC_TYPES.get(code, code) for code in options)
+def _missing(present: set[str], required: Iterable[tuple[str, ...]]) -> Choices:
+    """The requirements not met, as labels that translate where they are shown (a group of
+    alternatives is met by any one of them)."""
+    return Choices(
+        [DOC_TYPES.get(code, code) for code in options]
         for options in required
         if not present.intersection(options)
-    ]
+    )
 
 
-def missing_documents(session: Session, merchant: Merchant) -> list[str]:
-    """The required documents (English labels) a merchant does not have yet."""
+def missing_documents(session: Session, merchant: Merchant) -> Choices:
+    """The required documents a merchant does not have yet: ``.groups`` holds the English
+    labels (alternatives in one group), ``render()`` the user's language."""
     present = _present_types(session, "merchant", merchant.id)
     return _missing(present, REQUIRED_DOCS.get(merchant.kind, ()))
 
@@ -673,7 +675,7 @@ def submit_for_kyc(*, session: Session, actor: User, merchant_id: int) -> Mercha
         raise ValidationFailed(
             "Upload the missing documents first: {missing}.",
             field="documents",
-            missing=", ".join(missing),
+            missing=missing,
         )
     before = snapshot(merchant)
     merchant.transition(MerchantState.KYC_REVIEW)
@@ -877,7 +879,7 @@ def _check_case_documents(session: Session, case: ActivationCase) -> None:
         raise ValidationFailed(
             "Upload the missing documents first: {missing}.",
             field="documents",
-            missing=", ".join(missing),
+            missing=missing,
         )
 
 

@@ -13,7 +13,7 @@ from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.core.config import get_settings
 from cardops.core.errors import CardopsError, ValidationFailed
-from cardops.core.i18n import N_, gettext
+from cardops.core.i18n import N_, Choices, gettext
 from cardops.merchants import service
 from cardops.merchants.models import (
     CASE_DOC_TYPES,
@@ -280,7 +280,10 @@ def _merchant_page(
         status_code=status_code,
         merchant=merchant,
         person=service.legal_person(console.db, merchant),
-        missing=[gettext(m) for m in service.missing_documents(console.db, merchant)],
+        missing=[
+            Choices([group]).render()
+            for group in service.missing_documents(console.db, merchant).groups
+        ],
         cases=service.list_cases(
             session=console.db, actor=console.user, merchant_id=merchant.id, limit=200
         ),

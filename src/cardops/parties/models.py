@@ -42,6 +42,11 @@ DOC_TYPES: dict[str, str] = {
     "payment_slip": N_("Payment slip"),
     "signed_form": N_("Signed form"),
     "application_form": N_("Application form"),
+    # a merchant's file (SPEC §3, seed 001)
+    "organisation_code_certificate": N_("Organisation code certificate"),
+    "tax_registration_certificate": N_("Tax registration certificate"),
+    "bank_account_permit": N_("Bank account permit"),
+    "bank_card": N_("Bank card or account proof"),
     "other": N_("Other"),
 }
 
