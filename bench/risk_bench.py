@@ -1,0 +1,223 @@
+"""Risk benchmark: the gateway's throughput with 20 active rules against the same gateway with
+risk off, in the same run, and the risk step's own latency (measured inside the gateway).
+
+    python bench/risk_bench.py [--database sqlite|postgres] [--seconds 8] [--rounds 3] [--redis]
+
+Reuses the gateway benchmark's machinery (lab seed, load generator, processes on this
+machine). Each round runs risk off, then risk on, on a freshly started gateway; STAN ranges
+never overlap. With ``--redis`` the aggregates live in the real Redis (127.0.0.1:6379, a
+fresh key prefix). Prints a Markdown table; figures go into docs/benchmarks-risk.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gateway_bench import (
+    PY,
+    ROOT,
+    drop_database,
+    free_port,
+    make_database,
+    seed,
+    wait_port,
+)
+
+# 20 rules in two scenarios, over every kind of field: velocity per card, terminal and
+# merchant, declines and PIN failures, stop-listed attempts, first use, usual amount,
+# off-hours, ratings. Thresholds are realistic for real traffic; the benchmark's closed-loop
+# traffic (50 cards paying 1 fen non-stop) makes some of them hold, so scores are summed and
+# compared every time, but no request reaches review or decline (an alert is an INSERT: that
+# cost is the alert rate's, not the rules').
+RULES = [
+    ("velocity", "card_10m", "card.count_10m >= 5000", 10),
+    ("velocity", "card_1h", "card.count_1h >= 20000", 10),
+    ("velocity", "card_24h_sum", "card.sum_24h >= 50000000", 10),
+    ("velocity", "card_declines", "card.declines_10m >= 50", 10),
+    ("velocity", "pin_guess", "card.pin_failures_1h >= 3", 10),
+    ("velocity", "terminal_burst", "terminal.count_10m >= 100000", 10),
+    ("velocity", "terminal_declines", "terminal.declines_1h >= 5000", 10),
+    ("velocity", "terminal_stoplisted", "terminal.stoplisted_1h >= 2", 10),
+    ("velocity", "merchant_spike", "merchant.count_1h >= 1000000", 10),
+    ("velocity", "merchant_stoplisted", "merchant.stoplisted_24h >= 5", 10),
+    ("amount", "big", "txn.amount >= 2000000", 10),
+    ("amount", "vs_usual", "has(txn.amount_ratio) && txn.amount_ratio >= 50.0", 10),
+    ("amount", "night_big", "(txn.hour < 6 || txn.hour >= 23) && txn.amount >= 500000", 10),
+    ("amount", "first_big", "txn.first_at_merchant && txn.amount >= 1000000", 10),
+    ("amount", "credit_big", 'txn.card_type == "credit" && txn.amount >= 1500000', 10),
+    ("amount", "rating_d", 'merchant.rating == "D" && txn.amount >= 100000', 10),
+    ("amount", "day_total", "merchant.day_total >= 100000000000", 10),
+    ("amount", "month_total", "merchant.month_total >= 1000000000000", 10),
+    ("amount", "weekend_big", "txn.weekday >= 6 && txn.amount >= 3000000", 10),
+    ("amount", "kinds", 'txn.kind == "preauth" && txn.amount >= 3000000', 10),
+]
+
+SETUP = """
+from cardops.auth.service import system_user
+from cardops.core.db import unit_of_work
+from cardops.core.registry import load_models
+from cardops.merchants.models import Merchant
+from cardops.risk import service
+from sqlalchemy import select
+import json, sys
+load_models()
+rules = json.loads(sys.argv[1])
+with unit_of_work() as s:
+    actor = system_user(s)
+    made = {}
+    for code in ("velocity", "amount"):
+        made[code] = service.create_scenario(session=s, actor=actor, code=code, name=code,
+                                             review_threshold=100, decline_threshold=200)
+    for scenario, code, expression, score in rules:
+        service.create_rule(session=s, actor=actor, scenario_id=made[scenario].id, code=code,
+                            name=code, expression=expression, score=score)
+    service.set_rating_limit(session=s, actor=actor, rating="B", single_limit="50000",
+                             daily_limit="100000000", monthly_limit="1000000000")
+    for m in s.execute(select(Merchant).where(Merchant.state == "approved")).scalars():
+        service.rate_merchant(session=s, actor=actor, merchant_id=m.id, rating="B")
+"""
+
+
+def load(env: dict[str, str], port: int, lab: Path, seconds: float, n: int, stan: int) -> dict:
+    code = (
+        "import asyncio, json\n"
+        "from pathlib import Path\n"
+        "from cardops.gateway.loadgen import run_load, load_lab\n"
+        f"data = load_lab(Path({str(lab)!r}))\n"
+        "cards = [c for c in data['cards'] if c['route'] == 'on-us' and c['balance'] > 0"
+        " and c['expiry'] > '2700']\n"
+        f"r = asyncio.run(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"
+        f" cards=cards, connections={n}, seconds={seconds}, stan_start={stan}))\n"
+        "print(json.dumps(r.summary()))\n"
+    )
+    done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [PY, "-m", "cardops.gateway.cli", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, 60)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--redis", action="store_true", help="aggregates in Redis")
+    args = parser.parse_args()
+    prefix = f"bench:risk:{uuid.uuid4().hex[:8]}"
+    redis_url = os.environ.get("CARDOPS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    rows: list[tuple[int, str, dict, dict | None]] = []
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        url, pg_name = make_database(args.database, tmp)
+        env = dict(os.environ)
+        env.update(
+            CARDOPS_DATABASE_URL=url,
+            CARDOPS_VAR_DIR=str(tmp),
+            CARDOPS_SECRET_KEY="bench-secret",
+            CARDOPS_MASTER_KEY="11" * 32,
+            PYTHONPATH=str(ROOT / "src"),
+        )
+        lab = tmp / "lab.json"
+        try:
+            seed(env, lab, args.connections, args.connections)
+            subprocess.run([PY, "-c", SETUP, json.dumps(RULES)], env=env, check=True, cwd=ROOT)
+            stan = 1
+            for round_no in range(1, args.rounds + 1):
+                for mode in ("off", "on"):
+                    stats = tmp / f"risk-{round_no}-{mode}.json"
+                    run_env = dict(env, CARDOPS_RISK=mode, CARDOPS_RISK_STATS_FILE=str(stats))
+                    if args.redis and mode == "on":
+                        run_env.update(
+                            CARDOPS_REDIS_URL=redis_url, CARDOPS_RISK_REDIS_PREFIX=prefix
+                        )
+                    port = free_port()
+                    proc = run_gateway(run_env, port)
+                    try:
+                        result = load(run_env, port, lab, args.seconds, args.connections, stan)
+                        time.sleep(2.5)  # the stats file is written every 2 s
+                    finally:
+                        stop(proc)
+                    stan += 60_000
+                    risk = json.loads(stats.read_text()) if stats.exists() else None
+                    rows.append((round_no, mode, result, risk))
+                    print(round_no, mode, result, risk, flush=True)
+        finally:
+            if pg_name:
+                drop_database(pg_name)
+            if args.redis:
+                import redis
+
+                client = redis.Redis.from_url(redis_url)
+                for key in client.scan_iter(f"{prefix}:*", count=500):
+                    client.delete(key)
+    store = "Redis" if args.redis else "in-process"
+    print(
+        f"\n{args.database}, aggregates {store}, {len(RULES)} active rules, "
+        f"{args.connections} connections, {args.seconds:g} s per run, {args.rounds} rounds\n"
+    )
+    print(
+        "| round | risk | approved/s | p50 ms | p99 ms | on/off | risk step p50 µs | p99 µs | max µs | scored |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ratios: list[float] = []
+    p99s: list[float] = []
+    cpu_p99s: list[float] = []
+    for round_no, mode, r, risk in rows:
+        ratio = ""
+        if mode == "on":
+            base = next(x for n, m, x, _ in rows if n == round_no and m == "off")
+            value = r["approved_per_second"] / base["approved_per_second"]
+            ratios.append(value)
+            ratio = f"{value:.0%}"
+        wall = cpu = scored = "-"
+        if risk and mode == "on":
+            p99s.append(risk["p99_us"])
+            cpu_p99s.append(risk["cpu_p99_us"])
+            wall = f"{risk['p50_us']} / {risk['p99_us']}"
+            cpu = f"{risk['cpu_p50_us']} / {risk['cpu_p99_us']}"
+            scored = str(risk["scored"])
+        print(
+            f"| {round_no} | {mode} | {r['approved_per_second']} | {r['p50_ms']} | {r['p99_ms']} |"
+            f" {ratio} | {wall} | {cpu} | {scored} |"
+        )
+    if ratios:
+        print(
+            f"\nmedian on/off throughput ratio {statistics.median(ratios):.0%}; "
+            f"median risk-step p99: wall {statistics.median(p99s) if p99s else '-'} µs,"
+            f" CPU {statistics.median(cpu_p99s) if cpu_p99s else '-'} µs"
+        )
+
+
+if __name__ == "__main__":
+    main()
