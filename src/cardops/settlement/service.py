@@ -461,8 +461,9 @@ def window_events(session: Session, window: SettlementWindow) -> list[WindowEven
 
 
 def _last_id_before(session: Session, moment: datetime) -> int:
-    """The highest journal id stamped before ``moment`` (rows of several gateway nodes may
-    interleave by a few milliseconds, so the last minutes before it are looked at)."""
+    """The highest journal id stamped before ``moment``: the latest rows before it by time
+    (several gateway nodes interleave by milliseconds, so the last minutes are looked at), then
+    any row journaled after those but stamped before ``moment`` (scanned by id from there)."""
     latest = session.execute(
         select(Journal.created_at)
         .where(Journal.created_at < moment)
@@ -476,7 +477,12 @@ def _last_id_before(session: Session, moment: datetime) -> int:
             Journal.created_at >= latest - timedelta(minutes=5), Journal.created_at < moment
         )
     ).scalar_one_or_none()
-    return int(found or 0)
+    candidate = int(found or 0)
+    # rows stamped before the cut-off but journaled later (a node's late group commit)
+    late = session.execute(
+        select(func.max(Journal.id)).where(Journal.id > candidate, Journal.created_at < moment)
+    ).scalar_one_or_none()
+    return max(candidate, int(late or 0))
 
 
 def close_window(*, session: Session, actor: User, business_date: date) -> SettlementWindow:
