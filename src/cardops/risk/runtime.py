@@ -54,7 +54,8 @@ log = logging.getLogger("cardops.risk")
 STOP_RCS = ("41", "43", "59")
 PIN_RCS = ("55", "75")
 DEBIT_KINDS = ("purchase", "preauth", "completion")
-COUNTED_KINDS = ("purchase", "preauth", "completion", "balance")
+COUNTED_KINDS = ("purchase", "preauth", "completion", "balance")  # in the aggregates
+SCORED = (*COUNTED_KINDS, "refund")  # what a scenario may score
 
 
 @dataclass
@@ -299,7 +300,7 @@ class RiskRuntime:
         self.refresh(session)
         kind = ctx.kind.value
         terminal = ctx.terminal
-        if kind not in COUNTED_KINDS or terminal is None:
+        if kind not in SCORED or terminal is None:
             return
         merchant = terminal.merchant_id
         day = ctx.local_date
