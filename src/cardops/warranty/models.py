@@ -123,8 +123,8 @@ class CardState(enum.StrEnum):
 
 
 CARD_STATE_LABELS: dict[str, str] = {
-    CardState.REGISTERED: N_("Registered"),
-    CardState.RETURNED: N_("Returned"),
+    CardState.REGISTERED: N_("Registered to a sale"),
+    CardState.RETURNED: N_("Sale returned"),
     CardState.VOIDED: N_("Voided"),
 }
 
@@ -264,12 +264,12 @@ PAYER_LABELS: dict[str, str] = {
     ShippingPayer.COMPANY: N_("We pay shipping"),
 }
 RETURN_STATE_LABELS: dict[str, str] = {
-    ReturnState.REQUESTED: N_("Requested"),
+    ReturnState.REQUESTED: N_("Awaiting acceptance"),
     ReturnState.ACCEPTED: N_("Accepted"),
     ReturnState.RECEIVED: N_("Goods received"),
     ReturnState.COMPLETED: N_("Completed"),
     ReturnState.REJECTED: N_("Rejected"),
-    ReturnState.CANCELLED: N_("Cancelled"),
+    ReturnState.CANCELLED: N_("Request cancelled"),
 }
 COMPENSATION_LABELS: dict[str, str] = {
     CompensationState.NONE: N_("None"),
@@ -360,15 +360,15 @@ class WarrantyReturnEvent(Base):
 
 
 EVENT_LABELS: dict[str, str] = {
-    "registered": N_("Registered"),
+    "registered": N_("Registered to a sale"),
     "voided": N_("Voided"),
-    "returned": N_("Returned"),
+    "returned": N_("Sale returned"),
     "exchanged": N_("Exchanged"),
     "return_requested": N_("Return or exchange requested"),
-    "requested": N_("Requested"),
+    "requested": N_("Awaiting acceptance"),
     "accepted": N_("Accepted"),
     "rejected": N_("Rejected"),
-    "cancelled": N_("Cancelled"),
+    "cancelled": N_("Request cancelled"),
     "received": N_("Goods received"),
     "completed": N_("Completed"),
     "photos_added": N_("Photos added"),
