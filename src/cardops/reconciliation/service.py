@@ -162,10 +162,7 @@ def _keep_copy(path: Path, entry: ClearingFile) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         return
-    try:
-        target.hardlink_to(path)
-    except OSError:
-        shutil.copyfile(path, target)
+    shutil.copyfile(path, target)  # a copy, not a link: the original may be edited later
 
 
 def _active_file(session: Session, day: date) -> ClearingFile | None:
