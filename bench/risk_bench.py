@@ -118,6 +118,12 @@ def run_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -244,7 +250,14 @@ def main() -> None:
                     port = free_port()
                     proc = run_gateway(run_env, port)
                     try:
+                        before = cpu_seconds(proc.pid)
                         result = load(run_env, port, lab, args.seconds, args.connections, stan)
+                        used = cpu_seconds(proc.pid) - before
+                        # CPU time of the gateway per request: insensitive to the other
+                        # agents' load, unlike requests per second
+                        result["cpu_ms_per_request"] = round(
+                            1000 * used / max(1, result["requests"]), 3
+                        )
                         time.sleep(2.5)  # the stats file is written every 2 s
                     finally:
                         stop(proc)
@@ -279,6 +292,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     p99s: list[float] = []
     cpu_p99s: list[float] = []
     for round_no, mode, r, risk in rows:
@@ -288,6 +302,7 @@ def main() -> None:
             value = r["approved_per_second"] / base["approved_per_second"]
             ratios.append(value)
             ratio = f"{value:.0%}"
+            cpu_ratios.append(base["cpu_ms_per_request"] / r["cpu_ms_per_request"])
         wall = cpu = scored = "-"
         if risk and mode == "on":
             p99s.append(risk["p99_us"])
@@ -297,11 +312,13 @@ def main() -> None:
             scored = str(risk["scored"])
         print(
             f"| {round_no} | {mode} | {r['approved_per_second']} | {r['p50_ms']} | {r['p99_ms']} |"
-            f" {ratio} | {wall} | {cpu} | {scored} |"
+            f" {ratio} | {r['cpu_ms_per_request']} | {wall} | {cpu} | {scored} |"
         )
     if ratios:
         print(
-            f"\nmedian on/off throughput ratio {statistics.median(ratios):.0%}; "
+            f"\nmedian on/off throughput ratio {statistics.median(ratios):.0%};"
+            f" median CPU-bound ratio (off CPU per request / on) "
+            f"{statistics.median(cpu_ratios):.0%}; "
             f"median risk-step p99: wall {statistics.median(p99s) if p99s else '-'} µs,"
             f" CPU {statistics.median(cpu_p99s) if cpu_p99s else '-'} µs"
         )
