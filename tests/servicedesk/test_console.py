@@ -207,7 +207,7 @@ def test_survey_page_answers_once(client: TestClient, db: Session, monday: datet
     done = client.post(f"/survey/{survey.token}", data={"csrf_token": token, "score": "4"})
     assert done.status_code == 200 and 'id="survey-done"' in done.text
     again = client.post(f"/survey/{survey.token}", data={"csrf_token": token, "score": "1"})
-    assert again.status_code == 409 and "already answered" in again.text
+    assert again.status_code == 409 and 'id="survey-answered"' in again.text
     db.refresh(survey)
     assert survey.score == 4
     assert client.get("/survey/nonexistent-token-xyz-123").status_code == 404
