@@ -338,3 +338,18 @@ def data(
             headers={"Content-Disposition": 'attachment; filename="finance-data.xlsx"'},
         )
     return console.render("settlement/data.html", rows=rows, values=values)
+
+
+# labels the templates translate from stored codes (window states and events, card types,
+# reward kinds)
+LABELS = (
+    N_("open"),
+    N_("closed"),
+    N_("settled"),
+    N_("opened"),
+    N_("resettled"),
+    N_("debit"),
+    N_("credit"),
+    N_("activation"),
+    N_("volume"),
+)
