@@ -157,3 +157,38 @@ def test_same_licence_twice_is_a_conflict(world: World) -> None:
     with pytest.raises(Conflict) as exc:
         service.create_merchant(session=world.db, actor=world.specialist, **again)
     assert exc.value.field == "business_licence_no"
+
+
+def test_provider_staff_see_only_their_own_subtrees_merchant_documents(world: World) -> None:
+    """The generic document pages and API follow the merchants' provider scope."""
+    from cardops.channel.models import ProviderUser
+    from cardops.core.errors import NotFound
+    from cardops.parties import service as parties
+
+    merchant = service.create_merchant(
+        session=world.db, actor=world.specialist, **world.merchant_fields("corporate")
+    )
+    _upload(world, merchant, "business_licence")
+    [document] = parties.list_documents(
+        session=world.db, actor=world.specialist, owner_type="merchant", owner_id=merchant.id
+    )
+    chengdu = make_user(world.db, "channel_specialist")
+    beijing = make_user(world.db, "channel_specialist")
+    world.db.add_all(
+        [
+            ProviderUser(user_id=chengdu.id, provider_id=world.cd.id),
+            ProviderUser(user_id=beijing.id, provider_id=world.bj.id),
+        ]
+    )
+    world.db.flush()
+    assert parties.get_document(session=world.db, actor=chengdu, document_id=document.id)
+    with pytest.raises(NotFound):
+        parties.get_document(session=world.db, actor=beijing, document_id=document.id)
+    with pytest.raises(NotFound):
+        parties.open_document(session=world.db, actor=beijing, document_id=document.id)
+    assert (
+        parties.list_documents(
+            session=world.db, actor=beijing, owner_type="merchant", owner_id=merchant.id
+        )
+        == []
+    )

@@ -123,7 +123,13 @@ parties.register_document_owner(
     label=N_("Provider order"),
     exists=lambda s, i: s.get(ProviderOrder, i) is not None,
     url=lambda i: f"/channel/orders/{i}",
+    visible=lambda s, user, i: _order_visible(s, user, i),
 )
+
+
+def _order_visible(session: Session, user: User, order_id: int) -> bool:
+    order = session.get(ProviderOrder, order_id)
+    return order is not None and _visible(session, user, order)
 
 
 # --- small helpers --------------------------------------------------------------------------

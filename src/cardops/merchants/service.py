@@ -1716,15 +1716,26 @@ def activation_report(
     return ActivationReport(labels, by_provider, by_region, totals, overdue)
 
 
+def _provider_sees(session: Session, actor: User, model: Any, record_id: int) -> bool:
+    """Provider staff see the documents of their own subtree's merchants and cases only."""
+    visible = visible_provider_ids(session, actor)
+    if visible is None:
+        return True
+    record = session.get(model, record_id)
+    return record is not None and record.provider_id in visible
+
+
 parties.register_document_owner(
     "merchant",
     label=N_("Merchant"),
     exists=lambda s, i: s.get(Merchant, i) is not None,
     url=lambda i: f"/merchants/{i}",
+    visible=lambda s, user, i: _provider_sees(s, user, Merchant, i),
 )
 parties.register_document_owner(
     "activation_case",
     label=N_("Activation case"),
     exists=lambda s, i: s.get(ActivationCase, i) is not None,
     url=lambda i: f"/activations/{i}",
+    visible=lambda s, user, i: _provider_sees(s, user, ActivationCase, i),
 )

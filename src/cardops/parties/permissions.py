@@ -52,8 +52,10 @@ DOCUMENTS_VIEW = define(
         "finance_manager",
         "operations_director",
         "user_mgmt_reviewer",
+        "call_agent",
         "call_supervisor",
         "after_sales_specialist",
+        "technician",
         "risk_officer",
     ],
 )
@@ -69,6 +71,9 @@ DOCUMENTS_UPLOAD = define(
         "channel_supervisor",
         "business_manager",
         "user_mgmt_reviewer",
+        "call_agent",  # attachments of tickets, photos of return requests
+        "call_supervisor",
         "after_sales_specialist",
+        "technician",  # photos and signatures of repairs and field visits
     ],
 )

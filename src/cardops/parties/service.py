@@ -641,6 +641,8 @@ class DocumentOwner:
     label: str  # English, translated on display
     exists: Callable[[Session, int], bool]
     url: Callable[[int], str] | None = None
+    # may this user see this record's documents? (e.g. provider staff: their own subtree)
+    visible: Callable[[Session, User, int], bool] | None = None
 
 
 DOCUMENT_OWNERS: dict[str, DocumentOwner] = {}
@@ -652,6 +654,7 @@ def register_document_owner(
     label: str,
     exists: Callable[[Session, int], bool],
     url: Callable[[int], str] | None = None,
+    visible: Callable[[Session, User, int], bool] | None = None,
 ) -> None:
     """Let uploads to ``owner_type`` check that the record exists and link back to it.
 
@@ -663,7 +666,13 @@ def register_document_owner(
     """
     if not _OWNER_TYPE.fullmatch(owner_type):
         raise ValueError(f"bad owner type {owner_type!r}")
-    DOCUMENT_OWNERS[owner_type] = DocumentOwner(owner_type, label, exists, url)
+    DOCUMENT_OWNERS[owner_type] = DocumentOwner(owner_type, label, exists, url, visible)
+
+
+def _owner_visible(session: Session, actor: User, owner_type: str, owner_id: int) -> bool:
+    """False when the record's domain hides it from ``actor`` (its documents too)."""
+    owner = DOCUMENT_OWNERS.get(owner_type)
+    return owner is None or owner.visible is None or owner.visible(session, actor, owner_id)
 
 
 register_document_owner(
@@ -895,7 +904,7 @@ def list_documents(
             "The owner type is 2–32 lower-case letters, digits or '_', for example “person”.",
             field="owner_type",
         )
-    if not _in_range(owner_id):
+    if not _in_range(owner_id) or not _owner_visible(session, actor, owner_type, owner_id):
         return []
     stmt = (
         select(Document)
@@ -913,7 +922,9 @@ def superseded_ids(documents: list[Document]) -> set[int]:
 def get_document(*, session: Session, actor: User, document_id: int) -> Document:
     require(actor, DOCUMENTS_VIEW)
     document = session.get(Document, document_id) if _in_range(document_id) else None
-    if document is None:
+    if document is None or not _owner_visible(
+        session, actor, document.owner_type, document.owner_id
+    ):  # another provider's record: as if it did not exist
         raise NotFound("No document with number {id}.", id=document_id)
     return document
 
