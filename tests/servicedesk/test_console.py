@@ -211,3 +211,39 @@ def test_survey_page_answers_once(client: TestClient, db: Session, monday: datet
     db.refresh(survey)
     assert survey.score == 4
     assert client.get("/survey/nonexistent-token-xyz-123").status_code == 404
+
+
+def test_complaint_and_merged_pages_render(app: FastAPI, db: Session, monday: datetime) -> None:
+    agent = make_user(db, "call_agent")
+    complaint = service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="complaint",
+        subject="投诉",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    service.complaint_step(
+        session=db, actor=agent, ticket_id=complaint.id, stage="investigating", text="核实中"
+    )
+    dup = service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="complaint",
+        subject="投诉",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    service.merge(session=db, actor=agent, ticket_id=dup.id, into_id=complaint.id)
+    browser = console(app, db, "call_supervisor")
+    page = browser.get(f"/tickets/{complaint.id}")
+    assert page.status_code == 200 and 'id="complaint-form"' in page.text and "核实中" in page.text
+    merged = browser.get(f"/tickets/{dup.id}")
+    assert merged.status_code == 200 and 'id="merged-into"' in merged.text
+    assert 'id="reply-form"' not in merged.text
+    result = browser.post(
+        f"/tickets/{complaint.id}/complaint", {"stage": "result", "text": "已整改"}
+    )
+    assert result.status_code == 303
+    db.refresh(complaint)
+    assert complaint.complaint_stage == "result" and complaint.result == "已整改"
