@@ -375,3 +375,54 @@ def test_attachment_is_stored_by_content(client: TestClient, db: Session, monday
         headers=headers,
     )
     assert empty.status_code == 422
+
+
+def test_update_target_restarts_with_each_reply(db: Session, monday: datetime) -> None:
+    agent = make_user(db, "call_agent")
+    ticket = service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="fault",
+        priority="high",
+        subject="x",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    assert ticket.update_due is None  # starts with the first response
+    freeze(at("2026-11-23", "10:30"))
+    service.reply(session=db, actor=agent, ticket_id=ticket.id, text="正在处理")
+    assert ticket.update_due == at("2026-11-23", "12:30")  # high: an update every 120 minutes
+    freeze(at("2026-11-23", "12:00"))
+    service.reply(session=db, actor=agent, ticket_id=ticket.id, text="仍在处理")
+    assert ticket.update_due == at("2026-11-23", "14:00")
+    freeze(at("2026-11-23", "14:01"))
+    assert [b.target for b in service.sla_scan(session=db, actor=agent)] == ["update"]
+    service.transition(session=db, actor=agent, ticket_id=ticket.id, state="resolved")
+    assert ticket.update_due is None and ticket.resolved_at is not None
+
+
+def test_cli_sla_scan_and_list(db: Session, monday: datetime) -> None:
+    from typer.testing import CliRunner
+
+    from cardops.servicedesk.cli import app as cli
+
+    agent = make_user(db, "call_agent")
+    service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="inquiry",
+        priority="urgent",
+        subject="CLI 工单",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["list", "--open"])
+    assert listed.exit_code == 0 and "CLI" in listed.output
+    freeze(at("2026-11-23", "10:45"))
+    scanned = runner.invoke(cli, ["sla-scan"])
+    assert scanned.exit_code == 0, scanned.output
+    assert "1 new breaches escalated" in scanned.output
+    assert db.scalars(select(SlaBreach)).all()
+    bad = runner.invoke(cli, ["list", "--state", "bogus"])
+    assert bad.exit_code != 0
