@@ -426,3 +426,38 @@ def test_cli_sla_scan_and_list(db: Session, monday: datetime) -> None:
     assert db.scalars(select(SlaBreach)).all()
     bad = runner.invoke(cli, ["list", "--state", "bogus"])
     assert bad.exit_code != 0
+
+
+def test_satisfaction_results_per_agent_team_and_kind(
+    client: TestClient, db: Session, monday: datetime
+) -> None:
+    boss = make_user(db, "call_supervisor")
+    agent = make_user(db, "call_agent")
+    team = service.create_team(session=db, actor=boss, code="desk", name="400 呼叫中心")
+    service.add_team_member(session=db, actor=boss, team_id=team.id, user_id=agent.id)
+    scores = {"fault": 5, "inquiry": 3}
+    for kind, score in scores.items():
+        ticket = service.create_ticket(
+            session=db,
+            actor=agent,
+            kind=kind,
+            subject=kind,
+            contact_name="a",
+            contact_phone="13800138000",
+            team_id=team.id,
+            assignee_id=agent.id,
+        )
+        service.reply(session=db, actor=agent, ticket_id=ticket.id, text="好的")
+        service.transition(session=db, actor=agent, ticket_id=ticket.id, state="resolved")
+        service.transition(session=db, actor=agent, ticket_id=ticket.id, state="closed")
+        survey = service.ticket_survey(db, ticket)
+        assert survey is not None
+        service.answer_survey(session=db, token=survey.token, score=score)
+    report = client.get("/api/v1/servicedesk/report", headers=bearer(db, boss)).json()
+    assert report["satisfaction"]["by_kind"] == {"fault": 5.0, "inquiry": 3.0}
+    assert report["satisfaction"]["by_team"] == {"400 呼叫中心": 4.0}
+    assert report["satisfaction"]["by_agent"] == {agent.display_name: 4.0}
+    mine = next(a for a in report["agents"] if a["user_id"] == agent.id)
+    assert mine["handled"] == 2 and mine["resolved"] == 2 and mine["satisfaction"] == 4.0
+    assert mine["sla_met"] == 2 and mine["sla_total"] == 2
+    assert report["sla"]["first_response"] == {"met": 2, "total": 2, "percent": 100.0}
