@@ -40,7 +40,12 @@ CASES: list[tuple[str, str, tuple[str, str, dict[str, Any] | None] | None, tuple
         ("POST", "/tickets/{id}/assign"),
     ),
     ("servicedesk.sla", "call_agent", None, ("POST", "/tickets/settings/holiday")),
-    ("servicedesk.reports", "call_agent", None, ("GET", "/tickets/reports")),
+    (
+        "servicedesk.reports",
+        "call_agent",
+        ("GET", "/api/v1/servicedesk/report", None),
+        ("GET", "/tickets/reports"),
+    ),
 ]
 
 

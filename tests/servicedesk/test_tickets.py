@@ -375,3 +375,89 @@ def test_attachment_is_stored_by_content(client: TestClient, db: Session, monday
         headers=headers,
     )
     assert empty.status_code == 422
+
+
+def test_update_target_restarts_with_each_reply(db: Session, monday: datetime) -> None:
+    agent = make_user(db, "call_agent")
+    ticket = service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="fault",
+        priority="high",
+        subject="x",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    assert ticket.update_due is None  # starts with the first response
+    freeze(at("2026-11-23", "10:30"))
+    service.reply(session=db, actor=agent, ticket_id=ticket.id, text="正在处理")
+    assert ticket.update_due == at("2026-11-23", "12:30")  # high: an update every 120 minutes
+    freeze(at("2026-11-23", "12:00"))
+    service.reply(session=db, actor=agent, ticket_id=ticket.id, text="仍在处理")
+    assert ticket.update_due == at("2026-11-23", "14:00")
+    freeze(at("2026-11-23", "14:01"))
+    assert [b.target for b in service.sla_scan(session=db, actor=agent)] == ["update"]
+    service.transition(session=db, actor=agent, ticket_id=ticket.id, state="resolved")
+    assert ticket.update_due is None and ticket.resolved_at is not None
+
+
+def test_cli_sla_scan_and_list(db: Session, monday: datetime) -> None:
+    from typer.testing import CliRunner
+
+    from cardops.servicedesk.cli import app as cli
+
+    agent = make_user(db, "call_agent")
+    service.create_ticket(
+        session=db,
+        actor=agent,
+        kind="inquiry",
+        priority="urgent",
+        subject="CLI 工单",
+        contact_name="a",
+        contact_phone="13800138000",
+    )
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["list", "--open"])
+    assert listed.exit_code == 0 and "CLI" in listed.output
+    freeze(at("2026-11-23", "10:45"))
+    scanned = runner.invoke(cli, ["sla-scan"])
+    assert scanned.exit_code == 0, scanned.output
+    assert "1 new breaches escalated" in scanned.output
+    assert db.scalars(select(SlaBreach)).all()
+    bad = runner.invoke(cli, ["list", "--state", "bogus"])
+    assert bad.exit_code != 0
+
+
+def test_satisfaction_results_per_agent_team_and_kind(
+    client: TestClient, db: Session, monday: datetime
+) -> None:
+    boss = make_user(db, "call_supervisor")
+    agent = make_user(db, "call_agent")
+    team = service.create_team(session=db, actor=boss, code="desk", name="400 呼叫中心")
+    service.add_team_member(session=db, actor=boss, team_id=team.id, user_id=agent.id)
+    scores = {"fault": 5, "inquiry": 3}
+    for kind, score in scores.items():
+        ticket = service.create_ticket(
+            session=db,
+            actor=agent,
+            kind=kind,
+            subject=kind,
+            contact_name="a",
+            contact_phone="13800138000",
+            team_id=team.id,
+            assignee_id=agent.id,
+        )
+        service.reply(session=db, actor=agent, ticket_id=ticket.id, text="好的")
+        service.transition(session=db, actor=agent, ticket_id=ticket.id, state="resolved")
+        service.transition(session=db, actor=agent, ticket_id=ticket.id, state="closed")
+        survey = service.ticket_survey(db, ticket)
+        assert survey is not None
+        service.answer_survey(session=db, token=survey.token, score=score)
+    report = client.get("/api/v1/servicedesk/report", headers=bearer(db, boss)).json()
+    assert report["satisfaction"]["by_kind"] == {"fault": 5.0, "inquiry": 3.0}
+    assert report["satisfaction"]["by_team"] == {"400 呼叫中心": 4.0}
+    assert report["satisfaction"]["by_agent"] == {agent.display_name: 4.0}
+    mine = next(a for a in report["agents"] if a["user_id"] == agent.id)
+    assert mine["handled"] == 2 and mine["resolved"] == 2 and mine["satisfaction"] == 4.0
+    assert mine["sla_met"] == 2 and mine["sla_total"] == 2
+    assert report["sla"]["first_response"] == {"met": 2, "total": 2, "percent": 100.0}

@@ -28,7 +28,7 @@ rows = st.lists(
 
 @settings(
     derandomize=True,
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -71,7 +71,7 @@ def test_settlement_invariants(world: World, journal: list) -> None:  # type: ig
 
 @settings(
     derandomize=True,
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

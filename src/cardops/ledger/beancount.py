@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cardops.core.money import format_minor
 from cardops.ledger.models import Account, Posting, PostingLine
 
 ROOTS = {
@@ -39,6 +38,12 @@ def account_name(account: Account, by_id: dict[int, Account]) -> str:
     if parent is not None:
         parts.insert(0, component(parent.code))
     return ":".join([ROOTS[account.type], *parts])
+
+
+def _number(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    units, cents = divmod(abs(minor), 100)
+    return f"{sign}{units}.{cents:02d}"
 
 
 def _quote(text: str) -> str:
@@ -79,7 +84,7 @@ def export_lines(session: Session) -> Iterator[str]:
             yield f"{day.isoformat()} * {_quote(description)}"
             yield f"  number: {_quote(number)}"
             for account_id, amount, currency in lines.get(posting_id, []):
-                yield f"  {names[account_id]}  {format_minor(amount)} {currency}"
+                yield f"  {names[account_id]}  {_number(amount)} {currency}"
             yield ""
 
 

@@ -170,7 +170,9 @@ def _transcode_iconv(path: Path, out: Path) -> tuple[str, int] | None:
 def _check_not_utf8(chunk: bytes) -> None:
     if not chunk.isascii() and _is_utf8(chunk):
         raise _bad(
-            "The file looks like UTF-8 text, not GBK: import it with --utf8 if the bank sent UTF-8."
+            N_(
+                "The file looks like UTF-8 text, not GBK: import it with --utf8 if the bank sent UTF-8."
+            )
         )
 
 
@@ -193,8 +195,10 @@ def _transcode_python(path: Path, encoding: str, out: Path) -> tuple[str, int]:
             except UnicodeDecodeError as exc:
                 line = newlines + chunk.count(b"\n", 0, max(0, exc.start)) + 1
                 raise _bad(
-                    "Line {line} is not valid {encoding} text: is the file in another "
-                    "encoding? (GBK is the default; use --utf8 for a UTF-8 file.)",
+                    N_(
+                        "Line {line} is not valid {encoding} text: is the file in another "
+                        "encoding? (GBK is the default; use --utf8 for a UTF-8 file.)"
+                    ),
                     line=line,
                     encoding=encoding.upper(),
                 ) from exc
@@ -220,7 +224,7 @@ def _cut_trailer(out: Path) -> str:
         stripped = tail.rstrip(b"\r\n")
         cut = stripped.rfind(b"\n")
         if cut < 0 and tail_start > 0:
-            raise _bad("The file has no trailer line #TOTAL,<lines>,<amount>.")
+            raise _bad(N_("The file has no trailer line #TOTAL,<lines>,<amount>."))
         trailer = stripped[cut + 1 :].decode("utf-8").rstrip("\r")
         fh.truncate(tail_start + cut + 1 if cut >= 0 else 0)
     return trailer
@@ -243,7 +247,7 @@ def _first_bad_shape(path: Path, until: int | None = None) -> ValidationFailed |
         for number, row in enumerate(reader, start=1):
             if len(row) != len(COLUMNS):
                 return _bad(
-                    "Line {line} has {found} columns; every line must have {expected}.",
+                    N_("Line {line} has {found} columns; every line must have {expected}."),
                     line=number,
                     found=len(row),
                     expected=len(COLUMNS),
@@ -251,7 +255,9 @@ def _first_bad_shape(path: Path, until: int | None = None) -> ValidationFailed |
             if until is not None and number >= until:
                 return None
     return (
-        None if until is not None else _bad("The file could not be read as comma-separated text.")
+        None
+        if until is not None
+        else _bad(N_("The file could not be read as comma-separated text."))
     )
 
 
@@ -272,9 +278,9 @@ def read_clearing_file(
     path = Path(path)
     name = filename or path.name
     if len(name) > 255:
-        raise _bad("The file name is too long.")
+        raise _bad(N_("The file name is too long."))
     if not path.is_file():
-        raise _bad("There is no file {name}.", name=str(path))
+        raise _bad(N_("There is no file {name}."), name=str(path))
     encoding = "utf-8" if utf8 else "gbk"
     step = progress or (lambda _label, _done: None)
     with tempfile.TemporaryDirectory(prefix="cardops-clr-", dir=workdir) as tmp:
@@ -284,14 +290,14 @@ def read_clearing_file(
         step("transcode", 1.0)
         if header != HEADER:
             raise _bad(
-                "Line 1 must be the header {expected}; found {found}.",
+                N_("Line 1 must be the header {expected}; found {found}."),
                 expected=HEADER,
                 found=header[:300],
             )
         match = TRAILER.match(trailer)
         if not match:
             raise _bad(
-                "The last line must be the trailer #TOTAL,<lines>,<amount>; found {found}.",
+                N_("The last line must be the trailer #TOTAL,<lines>,<amount>; found {found}."),
                 found=trailer[:100],
             )
         trailer_count = int(match.group(1))
@@ -305,8 +311,10 @@ def read_clearing_file(
     success_amount = int(totals["success_amount"] or 0)
     if trailer_count != count or trailer_amount != success_amount:
         raise _bad(
-            "The trailer says {t_lines} lines and {t_amount} yuan of SUCCESS lines; the file "
-            "has {lines} lines and {amount} yuan. The file is refused whole.",
+            N_(
+                "The trailer says {t_lines} lines and {t_amount} yuan of SUCCESS lines; the file "
+                "has {lines} lines and {amount} yuan. The file is refused whole."
+            ),
             t_lines=trailer_count,
             t_amount=yuan_text(trailer_amount),
             lines=count,
@@ -344,7 +352,7 @@ def _collect(frame: pl.LazyFrame, utf8_copy: Path, *, streaming: bool = False) -
         return frame.collect(engine="streaming" if streaming else "auto")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError):
         raise _first_bad_shape(utf8_copy) or _bad(
-            "The file could not be read as comma-separated text."
+            N_("The file could not be read as comma-separated text.")
         ) from None
 
 
@@ -356,7 +364,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
     """Every check in one streaming pass; the earliest bad line is reported."""
     head = _collect(_scan(utf8_copy).head(1), utf8_copy)
     if head.height == 0:
-        raise _bad("The file has no detail lines.")
+        raise _bad(N_("The file has no detail lines."))
     settle = head.item(0, "settle_date") or ""
     try:
         if not re.fullmatch(r"\d{8}", settle):
@@ -364,7 +372,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
         day = date(int(settle[:4]), int(settle[4:6]), int(settle[6:]))
     except ValueError:
         raise _bad(
-            "Line {line}, column {column}: expected a date YYYYMMDD, found '{value}'.",
+            N_("Line {line}, column {column}: expected a date YYYYMMDD, found '{value}'."),
             line=2,
             column="settle_date",
             value=settle[:40],
@@ -375,7 +383,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
         acquirer = name_match.group(1)
         if name_match.group(2) != settle:
             raise _bad(
-                "The file name says business day {name_day} but its lines say {line_day}.",
+                N_("The file name says business day {name_day} but its lines say {line_day}."),
                 name_day=name_match.group(2),
                 line_day=settle,
             )
@@ -427,8 +435,10 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
     found_value = str(bad_row.item(0, column) or "")[:40]
     if check == "_other_day":
         raise _bad(
-            "Line {line}, column {column}: every line must have the business day {day}, "
-            "found {value}.",
+            N_(
+                "Line {line}, column {column}: every line must have the business day {day}, "
+                "found {value}."
+            ),
             line=line,
             column=column,
             day=settle,
@@ -436,8 +446,10 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
         )
     if check == "_window":
         raise _bad(
-            "Line {line}, column {column}: {value} is not a time between {earliest} and the "
-            "end of the business day {day}.",
+            N_(
+                "Line {line}, column {column}: {value} is not a time between {earliest} and the "
+                "end of the business day {day}."
+            ),
             line=line,
             column=column,
             value=found_value,
@@ -446,7 +458,7 @@ def _check(utf8_copy: Path, name: str) -> tuple[date, str, dict[str, Any]]:
         )
     if check == "_not_positive":
         raise _bad(
-            "Line {line}, column {column}: an amount is always positive.",
+            N_("Line {line}, column {column}: an amount is always positive."),
             line=line,
             column=column,
         )

@@ -95,19 +95,13 @@ def load_day(
     raw: Any = session.connection().connection.driver_connection
     parts: list[pl.DataFrame] = []
     if dialect == "sqlite":
-        # ids grow with time; the window has a day of margin on both sides, so the ids from
-        # the first row at or after ``lo`` to the first row at or after ``hi`` hold the day
-        first = session.execute(
-            select(Journal.id).where(Journal.created_at >= lo).order_by(Journal.created_at).limit(1)
-        ).scalar()
-        after = session.execute(
-            select(Journal.id).where(Journal.created_at >= hi).order_by(Journal.created_at).limit(1)
-        ).scalar()
-        last = (
-            after - 1
-            if after is not None
-            else session.execute(select(func.max(Journal.id))).scalar()
-        )
+        # the id range of the window's rows, read from the created_at index (covering: the
+        # rowid is in it); the day's rows are then read by ranges of ids, a sequential scan
+        first, last = session.execute(
+            select(func.min(Journal.id), func.max(Journal.id)).where(
+                Journal.created_at >= lo, Journal.created_at < hi
+            )
+        ).one()
         if first is not None and last is not None and first <= last:
             # one printf per row (no intermediate strings), one blob per slice of ids
             pattern = "\x1f".join(conv for _, conv, _ in columns.values())

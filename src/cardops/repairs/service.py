@@ -440,8 +440,6 @@ def intake(
             serial=unit.serial,
             number=other.number,
         )
-    if ticket is None and ticket_id is None:
-        ticket_id = None
     case = RepairCase(
         number=next_number(session, "repair_case", "RP"),
         state=RepairState.RECEIVED.value,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from sqlalchemy.orm import Session
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from cardops.auth.service import require
 from cardops.core.config import get_settings
 from cardops.core.errors import ValidationFailed
-from cardops.servicedesk import service
+from cardops.servicedesk import reports, service
 from cardops.servicedesk.models import Callback, Survey, Ticket, TicketEvent
 from cardops.servicedesk.permissions import TICKETS_VIEW
 from cardops.servicedesk.schemas import (
@@ -294,6 +294,54 @@ def ticket_survey(db: DB, user: ApiUser, ticket_id: RecordId) -> SurveyOut:
             field="ticket_id",
         )
     return survey_out(survey, with_url=True)
+
+
+@router.get("/servicedesk/report")
+def report(
+    db: DB,
+    user: ApiUser,
+    start: str = Query("", max_length=10),
+    end: str = Query("", max_length=10),
+) -> dict[str, Any]:
+    """The service report as JSON (same figures as the console page and the Excel file)."""
+    data = reports.build(db, user, *reports.period(start, end))
+    return {
+        "start": data.start.isoformat(),
+        "end": data.end.isoformat(),
+        "total": data.total,
+        "by_kind_state": {k: dict(v) for k, v in data.by_kind_state.items()},
+        "open_by_age": {k: dict(v) for k, v in data.age.items()},
+        "sla": {
+            k: {"met": r.met, "total": r.total, "percent": r.percent} for k, r in data.sla.items()
+        },
+        "first_contact_resolution": {
+            "met": data.fcr.met,
+            "total": data.fcr.total,
+            "percent": data.fcr.percent,
+        },
+        "repair_turnaround": [
+            {"route": r, "cases": n, "median_hours": med, "average_hours": avg}
+            for r, n, med, avg in data.repair_turnaround
+        ],
+        "top_faults": [{"model": m, "fault": f, "count": n} for m, f, n in data.faults],
+        "satisfaction": {
+            "by_kind": {k: reports.Report.average(v) for k, v in data.satisfaction_kind.items()},
+            "by_team": {k: reports.Report.average(v) for k, v in data.satisfaction_team.items()},
+            "by_agent": {k: reports.Report.average(v) for k, v in data.satisfaction_agent.items()},
+        },
+        "agents": [
+            {
+                "user_id": a.user_id,
+                "name": a.name,
+                "handled": a.handled,
+                "resolved": a.resolved,
+                "sla_met": a.sla.met,
+                "sla_total": a.sla.total,
+                "satisfaction": a.satisfaction,
+            }
+            for a in data.agents
+        ],
+    }
 
 
 @router.post("/surveys/{token}", response_model=SurveyOut)

@@ -103,6 +103,7 @@ EVENT_KINDS: dict[str, str] = {
     "sla_breach": N_("SLA breached"),
     "survey": N_("Survey answered"),
     "repair": N_("Repair"),
+    "visit": N_("Field visit"),
 }
 
 SLA_TARGETS: dict[str, str] = {

@@ -153,6 +153,25 @@ def ticket_events(session: Session, ticket: Ticket) -> list[TicketEvent]:
     return list(session.scalars(stmt))
 
 
+def linked_work(session: Session, ticket: Ticket) -> list[tuple[str, str, str, str]]:
+    """Repair cases and field visits of the repairs domain linked to the ticket:
+    (kind, number, state, url). Empty when that domain is not installed."""
+    try:
+        from cardops.repairs.models import FieldVisit, RepairCase
+    except ImportError:  # pragma: no cover - the repairs domain is optional
+        return []
+    rows: list[tuple[str, str, str, str]] = []
+    for case in session.scalars(
+        select(RepairCase).where(RepairCase.ticket_id == ticket.id).order_by(RepairCase.id)
+    ):
+        rows.append(("repair", case.number, case.state, f"/repairs/{case.id}"))
+    for visit in session.scalars(
+        select(FieldVisit).where(FieldVisit.ticket_id == ticket.id).order_by(FieldVisit.id)
+    ):
+        rows.append(("visit", visit.number, visit.state, f"/visits/{visit.id}"))
+    return rows
+
+
 def get_ticket(*, session: Session, ticket_id: int) -> Ticket:
     ticket = session.get(Ticket, ticket_id) if 1 <= ticket_id < 2**31 else None
     if ticket is None:

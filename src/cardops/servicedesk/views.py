@@ -316,6 +316,7 @@ def _ticket_page(
         breaches=service.breaches(db, ticket),
         attachments=service.attachments(db, ticket),
         survey=service.ticket_survey(db, ticket),
+        linked=service.linked_work(db, ticket),
         action=action,
         values=values or {},
         may_edit=console.can(TICKETS_EDIT),

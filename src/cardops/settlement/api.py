@@ -17,7 +17,6 @@ from cardops.web.deps import DB, ApiUser, RecordId
 
 router = APIRouter(prefix="/settlement", tags=["settlement"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DayText = Annotated[str, Field(max_length=10)]
 
 
 class RateIn(BaseModel):

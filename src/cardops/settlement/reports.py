@@ -8,6 +8,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
@@ -145,14 +146,14 @@ def payout_csv(*, session: Session, actor: User, day: date) -> bytes:
                 merchant.bank_name,
                 merchant.bank_account,
                 merchant.bank_account_name,
-                format_minor(payout.amount),
+                plain_yuan(payout.amount),
                 "CNY",
                 f"STL{day:%Y%m%d}{merchant.id:08d}",
             )
         )
         count += 1
         total += payout.amount
-    writer.writerow(("TRAILER", count, format_minor(total)))
+    writer.writerow(("TRAILER", count, plain_yuan(total)))
     return out.getvalue().encode("utf-8")
 
 
@@ -220,9 +221,16 @@ def merchant_statement(
     return MerchantStatement(merchant=merchant, date_from=date_from, date_to=date_to, lines=lines)
 
 
-def _yuan(minor: int) -> float:
-    # Excel shows numbers; fen → yuan only at the very edge, as a display value
-    return float(format_minor(minor))
+def _yuan(minor: int) -> Decimal:
+    """Fen as an exact yuan number for Excel cells."""
+    return Decimal(minor).scaleb(-2)
+
+
+def plain_yuan(minor: int) -> str:
+    """1234567 → '12345.67' (no thousands separators: for files other programs read)."""
+    sign = "-" if minor < 0 else ""
+    units, cents = divmod(abs(minor), 100)
+    return f"{sign}{units}.{cents:02d}"
 
 
 def merchant_statement_xlsx(statement: MerchantStatement) -> bytes:
