@@ -81,6 +81,7 @@ STATE_LABELS = {
     "faulty": N_("Faulty"),
     "in_repair": N_("In repair"),
     "returned_to_factory": N_("Returned to factory"),
+    "on_loan": N_("On loan (loaner)"),
     "scrapped": N_("Scrapped"),
 }
 KIND_LABELS = {
