@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cardops.channel.models import ProviderUser
-from cardops.settlement import service
+from cardops.settlement import reports, service
 from tests.factories import api_headers, console, field_error, make_user
 from tests.settlement.conftest import DAY, World
 
@@ -113,6 +113,21 @@ def test_console_settle_rates_and_errors(world: World, app: FastAPI) -> None:
         },
     )
     assert r.status_code == 422 and field_error(r.text, "cutoff")
+    r = c.post(
+        "/settlement/rates/rule",
+        {"name": "达标", "kind": "volume", "amount": "500", "level": "city", "threshold": "0.5e3"},
+    )
+    assert r.status_code == 422 and field_error(r.text, "threshold")
+    r = c.post(
+        "/settlement/rates/rule",
+        {"name": "达标", "kind": "volume", "amount": "500", "level": "city", "threshold": "100000"},
+    )
+    assert r.status_code == 303
+    rule = reports.list_rules(world.db)[-1]
+    assert (rule.amount, rule.threshold, rule.level) == (50_000, 10_000_000, "city")
+    assert c.post(f"/settlement/rates/rule/{rule.id}/toggle").status_code == 303
+    world.db.expire_all()
+    assert reports.list_rules(world.db)[-1].active is False
     data = c.get(f"/settlement/data?date_from={D}&date_to={D}&by=provider&format=xlsx")
     assert data.status_code == 200 and data.content[:2] == b"PK"
     st = c.get(
