@@ -36,8 +36,9 @@ def smtp(db: Session) -> Iterator[SupportSmtp]:
     server.stop()
 
 
-def _send(server: SupportSmtp, message: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+def _send(server: SupportSmtp | int, message: EmailMessage) -> None:
+    port = server if isinstance(server, int) else server.port
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         assert client.send_message(message) == {}
 
 
@@ -115,3 +116,35 @@ def test_mail_opens_a_ticket_and_replies_thread_into_it(
     _send(smtp, other)
     db.expire_all()
     assert _ticket_of(db, other["Message-ID"]).id != ticket.id
+
+
+def test_serve_starts_the_endpoint_from_the_environment(
+    db: Session, monkeypatch: pytest.MonkeyPatch, monday: datetime
+) -> None:
+    """``cardops serve`` runs every domain's ``jobs.run``: ours opens the SMTP endpoint on
+    CARDOPS_SUPPORT_SMTP_PORT and runs the SLA scan; both stop with the server."""
+    import asyncio
+    import threading
+
+    from cardops.servicedesk import jobs
+
+    port = _free_port()
+    monkeypatch.setenv("CARDOPS_SUPPORT_SMTP_PORT", str(port))
+    scanned = threading.Event()
+    monkeypatch.setattr(jobs, "scan_once", lambda: scanned.set() or 0)
+
+    async def serve_and_mail() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(jobs.run(stop, interval=3600))
+        await asyncio.to_thread(scanned.wait, 10)
+        message = _mail("来自 serve 的邮件", "测试")
+        await asyncio.to_thread(_send, port, message)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(serve_and_mail())
+    assert scanned.is_set()
+    db.expire_all()
+    assert db.scalars(select(Ticket).where(Ticket.subject == "来自 serve 的邮件")).one()
+    with pytest.raises(OSError):  # the endpoint closed with the server
+        smtplib.SMTP("127.0.0.1", port, timeout=2)

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cardops.channel.models import ProviderUser
-from cardops.settlement import service
+from cardops.settlement import reports, service
 from tests.factories import api_headers, console, field_error, make_user
 from tests.settlement.conftest import DAY, World
 
@@ -113,6 +113,21 @@ def test_console_settle_rates_and_errors(world: World, app: FastAPI) -> None:
         },
     )
     assert r.status_code == 422 and field_error(r.text, "cutoff")
+    r = c.post(
+        "/settlement/rates/rule",
+        {"name": "达标", "kind": "volume", "amount": "500", "level": "city", "threshold": "0.5e3"},
+    )
+    assert r.status_code == 422 and field_error(r.text, "threshold")
+    r = c.post(
+        "/settlement/rates/rule",
+        {"name": "达标", "kind": "volume", "amount": "500", "level": "city", "threshold": "100000"},
+    )
+    assert r.status_code == 303
+    rule = reports.list_rules(world.db)[-1]
+    assert (rule.amount, rule.threshold, rule.level) == (50_000, 10_000_000, "city")
+    assert c.post(f"/settlement/rates/rule/{rule.id}/toggle").status_code == 303
+    world.db.expire_all()
+    assert reports.list_rules(world.db)[-1].active is False
     data = c.get(f"/settlement/data?date_from={D}&date_to={D}&by=provider&format=xlsx")
     assert data.status_code == 200 and data.content[:2] == b"PK"
     st = c.get(
@@ -139,14 +154,14 @@ def test_provider_staff_see_their_own_subtree_only(world: World, app: FastAPI) -
     assert world.county.code in listing.text and world.city.code not in listing.text
 
 
-# permission -> (API method, path, console path)
+# permission -> (API method, path, console path or None)
 CASES = {
     "settlement.view": ("GET", "/api/v1/settlement/windows", "/settlement"),
     "settlement.run": ("POST", f"/api/v1/settlement/windows/{D}/settle", None),
     "settlement.rates": ("GET", "/api/v1/settlement/rules", None),
     "settlement.statements": (
         "GET",
-        "/api/v1/settlement/providers/1/statement?month=2026-03",
+        "/api/v1/settlement/providers/{provider}/statement?month=2026-03",
         "/settlement/statements",
     ),
     "settlement.data": (
@@ -155,29 +170,44 @@ CASES = {
         "/settlement/data",
     ),
 }
+# console forms that need the permission (POST)
+FORMS = {
+    "settlement.run": ("/settlement/settle", {"business_date": D}),
+    "settlement.rates": ("/settlement/rates/merchant", {"merchant_id": "1"}),
+}
+
+
+def _user_without(db, permission: str):  # type: ignore[no-untyped-def]
+    from cardops.auth import service as auth
+    from cardops.auth.permissions import PERMISSIONS
+
+    system = auth.system_user(db)
+    code = "no_" + permission.replace(".", "_")
+    auth.create_role(session=db, actor=system, code=code, name_en=code, name_zh=code)
+    auth.set_role_permissions(
+        session=db,
+        actor=system,
+        role_code=code,
+        permissions=[p for p in PERMISSIONS if p != permission],
+    )
+    return make_user(db, code)
 
 
 @pytest.mark.parametrize("permission", sorted(CASES))
 def test_permission_matrix(permission: str, world: World, client: TestClient, app: FastAPI) -> None:
-    from cardops.auth.permissions import DEFAULT_ROLES
+    from tests.factories import ConsoleClient, bearer
 
-    holders = {
-        code
-        for code, role in DEFAULT_ROLES.items()
-        if permission in getattr(role, "permissions", ())
-    }
-    # a role that lacks this permission (a front-desk clerk holds none of settlement's)
-    roles = ["front_desk_clerk"]
-    assert not holders or "front_desk_clerk" not in holders
+    world.journal("purchase", 10_000)
+    user = _user_without(world.db, permission)
     method, path, page = CASES[permission]
-    r = client.request(method, path, headers=api_headers(world.db, *roles))
-    assert r.status_code == 403
+    path = path.format(provider=world.county.id)
+    refused = client.request(method, path, headers=bearer(world.db, user))
+    assert refused.status_code == 403, refused.text
+    allowed = client.request(method, path, headers=api_headers(world.db, "sysadmin"))
+    assert allowed.status_code < 400, allowed.text
+    c = ConsoleClient(app, world.db, user)
     if page:
-        assert console(app, world.db, *roles).get(page).status_code == 403
-    # and the console form of settling refuses too
-    if permission == "settlement.run":
-        c = console(app, world.db, "cashier")  # views, cannot run
-        assert c.post("/settlement/settle", {"business_date": D}).status_code == 403
-    if permission == "settlement.rates":
-        c = console(app, world.db, "cashier")
-        assert c.post("/settlement/rates/merchant", {"merchant_id": "1"}).status_code == 403
+        assert c.get(page).status_code == 403
+    if permission in FORMS:
+        url, form = FORMS[permission]
+        assert c.post(url, form).status_code == 403

@@ -937,6 +937,8 @@ def _set_state(
         pauses.append([now.isoformat(), None])
     elif old == TicketState.PENDING_CUSTOMER and pauses and pauses[-1][1] is None:
         pauses[-1][1] = now.isoformat()
+    if target in (TicketState.RESOLVED, TicketState.CLOSED) and ticket.first_responded_at is None:
+        ticket.first_responded_at = now  # a solution answers the ticket too
     if target == TicketState.RESOLVED:
         ticket.resolved_at = now
     if target == TicketState.CLOSED:

@@ -23,7 +23,7 @@ from cardops.settlement.permissions import (
     SETTLEMENT_STATEMENTS,
     SETTLEMENT_VIEW,
 )
-from cardops.web.deps import ConsoleForm, ConsolePage, form_error_context
+from cardops.web.deps import ConsoleForm, ConsolePage, RecordId, form_error_context
 from cardops.web.nav import NavItem
 
 router = APIRouter()
@@ -219,6 +219,50 @@ def set_settings(console: ConsoleForm) -> Response:
             **_rates_context(console),
             **form_error_context(exc),
         )
+    console.flash("Saved.")
+    console.db.commit()
+    return console.redirect("/settlement/rates")
+
+
+@router.post("/settlement/rates/rule", response_class=HTMLResponse)
+def create_rule(console: ConsoleForm) -> Response:
+    require(console.user, SETTLEMENT_RATES)
+    names = ("name", "kind", "amount", "level", "threshold")
+    values = {n: _text(console, n) for n in names}
+    try:
+        reports.create_rule(
+            session=console.db,
+            actor=console.user,
+            name=values["name"],
+            kind=values["kind"],
+            amount=parse_amount(values["amount"] or "0", field="amount"),
+            level=values["level"] or None,
+            threshold=parse_amount(values["threshold"] or "0", field="threshold"),
+        )
+    except CardopsError as exc:
+        console.db.rollback()
+        return console.render(
+            "settlement/rates.html",
+            status_code=exc.status,
+            values=values,
+            **_rates_context(console),
+            **form_error_context(exc),
+        )
+    console.flash("Saved.")
+    console.db.commit()
+    return console.redirect("/settlement/rates")
+
+
+@router.post("/settlement/rates/rule/{rule_id}/toggle", response_class=HTMLResponse)
+def toggle_rule(console: ConsoleForm, rule_id: RecordId) -> Response:
+    require(console.user, SETTLEMENT_RATES)
+    rule = next((r for r in reports.list_rules(console.db) if r.id == rule_id), None)
+    reports.set_rule_active(
+        session=console.db,
+        actor=console.user,
+        rule_id=rule_id,
+        active=not (rule.active if rule else True),
+    )
     console.flash("Saved.")
     console.db.commit()
     return console.redirect("/settlement/rates")
