@@ -140,7 +140,13 @@ def micro(redis_url: str | None, n: int = 20_000) -> dict[str, float]:
     from cardops.gateway.models import Kind
     from cardops.risk.aggregates import MemoryStore, RedisStore
     from cardops.risk.expressions import compile_rule
-    from cardops.risk.runtime import LoadedRule, LoadedScenario, RiskConfig, RiskRuntime
+    from cardops.risk.runtime import (
+        LoadedRule,
+        LoadedScenario,
+        RiskConfig,
+        RiskRuntime,
+        needed,
+    )
 
     @dataclass
     class Terminal:
@@ -174,8 +180,11 @@ def micro(redis_url: str | None, n: int = 20_000) -> dict[str, float]:
                 len(scenarios) + 1, scenario, frozenset({"purchase"}), 100, 200, "59", []
             ),
         )
-        loaded.rules.append(LoadedRule(i, code, score, "", compile_rule(expression).program))
+        compiled = compile_rule(expression)
+        variables = tuple(name.replace(".", "__") for name in compiled.fields)
+        loaded.rules.append(LoadedRule(i, code, score, "", compiled.program, variables))
     runtime.scenarios = list(scenarios.values())
+    runtime.variables = needed(runtime.scenarios)
     wall, cpu = [], []
     try:
         for i in range(n):

@@ -39,7 +39,7 @@ from cardops.core.clock import utcnow
 from cardops.core.db import session_factory
 from cardops.core.models import current_version
 from cardops.risk.aggregates import Event, MemoryStore, Probe, RedisStore
-from cardops.risk.expressions import compile_rule
+from cardops.risk.expressions import FIELDS, compile_rule
 from cardops.risk.models import (
     CONFIG_VERSION,
     Alert,
@@ -83,6 +83,7 @@ class LoadedRule:
     score: int
     decline_code: str
     program: Any
+    variables: tuple[str, ...] = ()  # the flat CEL variables it reads
 
 
 @dataclass
@@ -108,6 +109,17 @@ class Verdict:
         if coded:
             return max(coded, key=lambda r: r.score).decline_code
         return self.scenario.decline_code
+
+
+def needed(scenarios: list[LoadedScenario]) -> tuple[str, ...] | None:
+    """The variables the rules read, or ``None`` (all) when a rule does not say."""
+    names: set[str] = set()
+    for scenario in scenarios:
+        for rule in scenario.rules:
+            if not rule.variables and rule.program is not None:
+                return None
+            names.update(rule.variables)
+    return tuple(sorted(names))
 
 
 def decide(scenario: LoadedScenario, total: int) -> str:
@@ -171,16 +183,25 @@ def load_scenarios(
         loaded = []
         for rule in by_scenario.get(scenario.id, []):
             key = (rule.id, rule.version)
-            program = cache.get(key) if cache is not None else None
-            if program is None:
+            compiled = cache.get(key) if cache is not None else None
+            if compiled is None:
                 try:
-                    program = compile_rule(rule.expression).program
+                    compiled = compile_rule(rule.expression)
                 except Exception:
                     log.warning("risk rule %s v%s does not compile", rule.code, rule.version)
                     continue
                 if cache is not None:
-                    cache[key] = program
-            loaded.append(LoadedRule(rule.id, rule.code, rule.score, rule.decline_code, program))
+                    cache[key] = compiled
+            loaded.append(
+                LoadedRule(
+                    rule.id,
+                    rule.code,
+                    rule.score,
+                    rule.decline_code,
+                    compiled.program,
+                    tuple(FIELDS[name].var for name in compiled.fields),
+                )
+            )
         out.append(
             LoadedScenario(
                 scenario.id,
@@ -241,6 +262,7 @@ class RiskRuntime:
         self.scenarios: list[LoadedScenario] = []
         self.ratings: dict[int, Rating] = {}
         self.programs: dict[tuple[int, int], Any] = {}
+        self.variables: tuple[str, ...] | None = None  # None: bind every declared field
         self.version = -1
         self.checked = 0.0
         self.pending: dict[int, int] = {}
@@ -265,6 +287,7 @@ class RiskRuntime:
         if version == self.version and not force:
             return
         self.scenarios = load_scenarios(session, self.programs)
+        self.variables = needed(self.scenarios)
         self.ratings = load_ratings(session)
         self.version = version
         log.info(
@@ -351,7 +374,11 @@ class RiskRuntime:
             merchant__mid=terminal.mid or "",
             merchant__rating=rating.rating if rating is not None else "",
         )
-        context = cel.Context(features)
+        # bind only what the active rules read (a smaller context is cheaper to build)
+        names = self.variables
+        context = cel.Context(
+            features if names is None else {name: features.get(name) for name in names}
+        )
         worst: Verdict | None = None
         for scenario in scenarios:
             verdict = run_scenario(scenario, context, self._error)
