@@ -53,7 +53,9 @@ log = logging.getLogger("cardops.risk")
 
 STOP_RCS = ("41", "43", "59")
 PIN_RCS = ("55", "75")
-DEBIT_KINDS = ("purchase", "preauth", "completion")
+# money taken (the merchant's totals, usual amount); a pre-authorization only holds it
+DEBIT_KINDS = ("purchase", "completion")
+LIMITED_KINDS = ("purchase", "preauth", "completion")  # checked against rating limits
 COUNTED_KINDS = ("purchase", "preauth", "completion", "balance")  # in the aggregates
 SCORED = (*COUNTED_KINDS, "refund")  # what a scenario may score
 
@@ -331,7 +333,7 @@ class RiskRuntime:
         now = self.clock()
         features: dict[str, Any] | None = None
         rating = self.ratings.get(merchant) if merchant is not None else None
-        if rating is not None and kind in DEBIT_KINDS:
+        if rating is not None and kind in LIMITED_KINDS:
             if rating.single is not None and ctx.amount > rating.single:
                 ctx.risk = {"limit": "single", "rating": rating.rating}
                 raise Decline("61")
