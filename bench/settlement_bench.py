@@ -71,7 +71,7 @@ def _journal_sql(dialect: str, rows: int) -> str:
         cat = "||"
     else:
         series = ""
-        src = f"generate_series(0, {rows - 1}) AS n(i)"
+        src = f"generate_series(0::bigint, {rows - 1}) AS n(i)"
         fmt = "format"
         created = (
             f"timestamptz '2026-11-19 16:00:00+00' + (i * 86399 / {rows}) * interval '1 second'"
