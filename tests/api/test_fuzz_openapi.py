@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cardops.auth.permissions import DEFAULT_ROLES
 from tests.factories import api_headers
 
-MAX_EXAMPLES = int(os.environ.get("CARDOPS_FUZZ_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("CARDOPS_FUZZ_EXAMPLES", "6"))
 # Operations that would disturb the shared test run rather than exercise input handling.
 SKIP = {("POST", "/api/v1/notifications/dispatch")}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def test_ledger_balances_and_beancount_accepts_the_books(world: World, tmp_path:
     path = tmp_path / "books.beancount"
     path.write_text(export_text(world.db), encoding="utf-8")
     check = subprocess.run(
-        [str(Path(".venv/bin/bean-check").resolve()), str(path)], capture_output=True, text=True
+        [str(Path(sys.executable).parent / "bean-check"), str(path)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Liabilities:C2203:C2203-merchant-" in path.read_text()

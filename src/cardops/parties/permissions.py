@@ -52,7 +52,6 @@ DOCUMENTS_VIEW = define(
         "finance_manager",
         "operations_director",
         "user_mgmt_reviewer",
-        "call_agent",
         "call_supervisor",
         "after_sales_specialist",
         "technician",
@@ -71,7 +70,7 @@ DOCUMENTS_UPLOAD = define(
         "channel_supervisor",
         "business_manager",
         "user_mgmt_reviewer",
-        "call_agent",  # attachments of tickets, photos of return requests
+        "call_agent",  # attachments of tickets, photos of return requests (not viewing ID copies)
         "call_supervisor",
         "after_sales_specialist",
         "technician",  # photos and signatures of repairs and field visits
