@@ -177,3 +177,12 @@ def test_the_same_file_twice_is_refused_and_a_corrected_one_needs_replace(
     assert files[0].replaced_by_id == files[1].id and files[0].replace_reason == "bank resent"
     runs = db.execute(select(ReconRun).order_by(ReconRun.id)).scalars().all()
     assert [r.current for r in runs] == [False, True]  # the earlier run is kept in history
+
+
+def test_windows_line_ends_and_a_utf8_byte_order_mark_are_accepted(
+    db: Session, system: User, bank_file: Path
+) -> None:
+    text = bank_file.read_bytes().decode("gbk")
+    bank_file.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
+    outcome = service.import_file(session=db, actor=system, path=bank_file, utf8=True)
+    assert outcome.counts()["matched"] == 22
