@@ -128,7 +128,11 @@ class Ctx:
 
 
 class RiskHook(Protocol):
-    """The risk participant plugged into the pipeline (``Engine.risk_hook``)."""
+    """The risk participant plugged into the pipeline (``Engine.risk_hook``).
+
+    Optional: ``prefetch(session, items)``, called once per batch right after the engine's
+    own prefetch and before any ``evaluate`` (the items are not parsed yet), so the hook can
+    read what the whole batch needs in one go; must never raise."""
 
     def evaluate(self, session: Session, ctx: Ctx) -> None:
         """Score a request about to be executed; raise :class:`Decline` to refuse it.
@@ -479,6 +483,8 @@ class Engine:
             self.refresh_stoplist(session)
             actor = self._actor(session)
             self.prefetch(session, items)
+            if self.risk_hook is not None and hasattr(self.risk_hook, "prefetch"):
+                self.risk_hook.prefetch(session, items)
             waiting: list[Ctx] = []
             for ctx in items:
                 # A purchase writes nothing before its debit (deferred to the batch below),

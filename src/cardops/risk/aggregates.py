@@ -10,7 +10,10 @@ journal (:func:`cardops.risk.engine.rebuild`), so it survives a restart.
 
 :class:`RedisStore` (``CARDOPS_REDIS_URL``) keeps them in Redis, shared by every gateway
 process: minute slots (last 60 minutes) and hour slots (last 24 hours) per key in one hash,
-read by one Lua script call per request and written by one pipelined call per batch. Its
+read for a whole batch in one pipelined round trip (:meth:`RedisStore.prefetch`: one Lua
+call summing every key's slots, the usual amounts, the card/merchant pairs and the totals),
+then served from that batch cache (a request the prefetch did not foresee makes its own Lua
+call), and written by one pipelined call per batch. Its
 windows are the current minute plus the previous 9 / 59 full minutes, and the current hour
 plus the previous 23.
 """
@@ -239,6 +242,30 @@ for j = 1, #out do out[j] = string.format('%d', out[j]) end
 return table.concat(out, ',')
 """
 
+_READ_MANY = """
+local now_m = tonumber(ARGV[1])
+local now_h = tonumber(ARGV[2])
+local out = {}
+for k = 1, #KEYS do
+  local acc = {0,0,0,0,0, 0,0,0,0,0, 0,0,0,0,0}
+  local all = redis.call('HGETALL', KEYS[k])
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local p = {}
+    for x in string.gmatch(all[i + 1], '[^,]+') do p[#p + 1] = tonumber(x) end
+    local id = p[1]
+    if string.sub(f, 1, 1) == 'm' then
+      if id > now_m - 10 then for j = 1, 5 do acc[j] = acc[j] + p[j + 1] end end
+      if id > now_m - 60 then for j = 1, 5 do acc[5 + j] = acc[5 + j] + p[j + 1] end end
+    elseif id > now_h - 24 then
+      for j = 1, 5 do acc[10 + j] = acc[10 + j] + p[j + 1] end
+    end
+  end
+  for j = 1, 15 do out[#out + 1] = string.format('%d', acc[j]) end
+end
+return table.concat(out, ',')
+"""
+
 _WRITE = """
 local i = 1
 while i <= #ARGV do
@@ -272,6 +299,19 @@ def _fmt(value: int) -> str:
     return str(int(value))
 
 
+class Batch:
+    """What :meth:`RedisStore.prefetch` read for one batch, as of one minute and hour."""
+
+    __slots__ = ("hour", "minute", "pairs", "series", "totals", "usual")
+
+    def __init__(self, minute: int, hour: int) -> None:
+        self.minute, self.hour = minute, hour
+        self.series: dict[str, list[int]] = {}  # series key → its 15 window figures
+        self.usual: dict[str, tuple[int, int]] = {}  # merchant → (count, total)
+        self.pairs: dict[tuple[str, str], bool] = {}  # (merchant, card) → seen before
+        self.totals: dict[str, int] = {}  # day / month key → approved total
+
+
 class RedisStore:
     """The aggregates in Redis, shared by every gateway process that uses the same prefix."""
 
@@ -283,15 +323,131 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=1)
         self.prefix = prefix
         self.read = self.client.register_script(_READ)
+        self.read_many = self.client.register_script(_READ_MANY)
         self.write = self.client.register_script(_WRITE)
+        self.batch: Batch | None = None
+        self.prefetched = 0  # requests served from a batch cache (statistics, tests)
         self.client.ping()
 
     def _key(self, dim: str, key: Any) -> str:
         return f"{self.prefix}:s:{dim}:{key}"
 
+    def prefetch(self, probes: list[Probe]) -> None:
+        """Read what ``probes`` (the batch's requests, as far as known before parsing) need
+        in one pipelined round trip; :meth:`features` then serves them from memory until
+        :meth:`end_batch`. Raises what Redis raises (the caller logs it)."""
+        self.batch = None
+        if not probes:
+            return
+        p = self.prefix
+        now = probes[0].now
+        batch = Batch(int(now // 60), int(now // 3600))
+        series: dict[str, None] = {}
+        merchants: dict[str, None] = {}
+        pairs: dict[str, dict[str, None]] = {}
+        totals: dict[str, None] = {}
+        for probe in probes:
+            if probe.card:
+                series[self._key("card", probe.card)] = None
+            if probe.tid:
+                series[self._key("terminal", probe.tid)] = None
+            if probe.merchant is None:
+                continue
+            merchant = str(probe.merchant)
+            series[self._key("merchant", merchant)] = None
+            merchants[merchant] = None
+            if probe.card:
+                pairs.setdefault(merchant, {})[probe.card] = None
+            totals[f"{p}:day:{merchant}:{probe.day}"] = None
+            totals[f"{p}:month:{merchant}:{probe.month}"] = None
+        series_keys, merchant_list, total_keys = list(series), list(merchants), list(totals)
+        pipe = self.client.pipeline(transaction=False)
+        if series_keys:
+            self.read_many(keys=series_keys, args=[batch.minute, batch.hour], client=pipe)
+        if merchant_list:
+            fields = [f"{m}:{suffix}" for m in merchant_list for suffix in ("c", "s")]
+            pipe.hmget(f"{p}:usual", fields)
+        pair_list = [(m, list(cards)) for m, cards in pairs.items()]
+        for merchant, cards in pair_list:
+            pipe.smismember(f"{p}:seen:{merchant}", cards)
+        if total_keys:
+            pipe.mget(total_keys)
+        replies = iter(pipe.execute())
+        if series_keys:
+            raw = next(replies)
+            values = raw.split(b",") if isinstance(raw, bytes) else str(raw).split(",")
+            for k, key in enumerate(series_keys):
+                batch.series[key] = [int(v) for v in values[k * 15 : k * 15 + 15]]
+        if merchant_list:
+            usual = next(replies)
+            for i, merchant in enumerate(merchant_list):
+                batch.usual[merchant] = (int(usual[2 * i] or 0), int(usual[2 * i + 1] or 0))
+        for merchant, cards in pair_list:
+            for card, seen in zip(cards, next(replies), strict=True):
+                batch.pairs[(merchant, card)] = bool(seen)
+        if total_keys:
+            for key, value in zip(total_keys, next(replies), strict=True):
+                batch.totals[key] = int(value or 0)
+        self.batch = batch
+
+    def end_batch(self) -> None:
+        self.batch = None
+
+    def _cached(self, probe: Probe, merchant: str) -> dict[str, Any] | None:
+        """``probe``'s features from the batch cache, or ``None`` if it lacks any of them
+        (or the minute or hour has turned since the batch was read)."""
+        batch = self.batch
+        if batch is None or int(probe.now // 60) != batch.minute:
+            return None
+        if int(probe.now // 3600) != batch.hour:
+            return None
+        out: dict[str, Any] = {}
+        for index, (dim, key) in enumerate(
+            (("card", probe.card), ("terminal", probe.tid), ("merchant", merchant))
+        ):
+            names = _NAMES[index]
+            if not key:
+                for name in names:
+                    out[name] = 0
+                continue
+            figures = batch.series.get(self._key(dim, key))
+            if figures is None:
+                return None
+            for j in range(15):
+                out[names[j]] = figures[j]
+        if merchant:
+            p = self.prefix
+            usual = batch.usual.get(merchant)
+            day = batch.totals.get(f"{p}:day:{merchant}:{probe.day}")
+            month = batch.totals.get(f"{p}:month:{merchant}:{probe.month}")
+            if usual is None or day is None or month is None:
+                return None
+            seen = True
+            if probe.card:
+                found = batch.pairs.get((merchant, probe.card))
+                if found is None:
+                    return None
+                seen = found
+            count, total = usual
+            out["merchant__usual_amount"] = total // count if count >= USUAL_MIN else None
+            out["txn__first_at_merchant"] = bool(probe.card) and not seen
+            out["merchant__day_total"] = day
+            out["merchant__month_total"] = month
+        else:
+            out["merchant__usual_amount"] = None
+            out["txn__first_at_merchant"] = False
+            out["merchant__day_total"] = 0
+            out["merchant__month_total"] = 0
+        self.prefetched += 1
+        return out
+
     def features(self, probe: Probe) -> dict[str, Any]:
         p = self.prefix
         merchant = "" if probe.merchant is None else str(probe.merchant)
+        if self.batch is not None:
+            cached = self._cached(probe, merchant)
+            if cached is not None:
+                return cached
         keys = [
             self._key("card", probe.card) if probe.card else f"{p}:none",
             self._key("terminal", probe.tid) if probe.tid else f"{p}:none",
@@ -326,12 +482,20 @@ class RedisStore:
         args: list[Any] = []
         pipe = self.client.pipeline(transaction=False)
         p = self.prefix
+        # one slot update per key, minute and hour however many of the batch's events share it
+        slots: dict[tuple[str, int, int], list[int]] = {}
         for event in events:
-            row = [_fmt(v) for v in event.row()]
+            row = event.row()
             minute, hour = int(event.ts // 60), int(event.ts // 3600)
             for dim, key in zip(DIMS, (event.card, event.tid, event.merchant), strict=True):
                 if key is not None:
-                    args += [self._key(dim, key), minute, hour, *row]
+                    slot = (self._key(dim, key), minute, hour)
+                    acc = slots.get(slot)
+                    if acc is None:
+                        slots[slot] = list(row)
+                    else:
+                        for j in range(5):
+                            acc[j] += row[j]
             if event.approved_amount and event.merchant is not None:
                 m = event.merchant
                 pipe.hincrby(f"{p}:usual", f"{m}:c", 1)
@@ -339,6 +503,8 @@ class RedisStore:
                 self._totals(pipe, m, event.day, event.month, event.approved_amount)
                 if event.card is not None:
                     pipe.sadd(f"{p}:seen:{m}", event.card)
+        for (key, minute, hour), acc in slots.items():
+            args += [key, minute, hour, *(_fmt(v) for v in acc)]
         self.write(keys=[], args=args, client=pipe)
         pipe.execute()
 
