@@ -282,6 +282,8 @@ class RiskRuntime:
         self.failures = 0  # evaluations that failed as a whole (aggregates unreachable …)
         self.timings: deque[float] = deque(maxlen=200_000)
         self.cpu_timings: deque[float] = deque(maxlen=200_000)
+        self.prefetch_timings: deque[float] = deque(maxlen=50_000)
+        self.prefetch_cpu_timings: deque[float] = deque(maxlen=50_000)
         self.flushed = time.monotonic()
         # the running batch's requests so far: (dimension, key) → [count, sum, declines];
         # None outside a batch (between ``prefetch`` and ``observe``)
@@ -322,10 +324,15 @@ class RiskRuntime:
         if not isinstance(store, RedisStore):
             return
         store.end_batch()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             self._prefetch(store, items)
         except Exception:
             log.exception("risk: batch prefetch failed (requests read one by one)")
+        finally:
+            # per batch: part of the risk step's cost, paid once for the batch's requests
+            self.prefetch_timings.append(time.perf_counter() - started)
+            self.prefetch_cpu_timings.append(time.thread_time() - cpu)
 
     def _prefetch(self, store: RedisStore, items: list[Any]) -> None:
         from cardops.gateway import crypto
@@ -628,6 +635,8 @@ class RiskRuntime:
     def stats(self) -> dict[str, Any]:
         values = sorted(self.timings)
         cpu = sorted(self.cpu_timings)
+        batch = sorted(self.prefetch_timings)
+        batch_cpu = sorted(self.prefetch_cpu_timings)
 
         def pct(q: float, data: list[float] | None = None) -> float:
             data = values if data is None else data
@@ -650,6 +659,13 @@ class RiskRuntime:
             "max_us": round(values[-1] * 1e6, 1) if values else 0.0,
             "cpu_p50_us": pct(0.50, cpu),
             "cpu_p99_us": pct(0.99, cpu),
+            # the batch prefetch (Redis): per batch, and how many requests it served
+            "batches": len(self.prefetch_timings),
+            "prefetch_p50_us": pct(0.50, batch),
+            "prefetch_p99_us": pct(0.99, batch),
+            "prefetch_cpu_p50_us": pct(0.50, batch_cpu),
+            "prefetch_cpu_p99_us": pct(0.99, batch_cpu),
+            "prefetched": getattr(self.store, "prefetched", 0),
         }
 
 
