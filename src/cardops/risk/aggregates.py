@@ -295,6 +295,28 @@ return 1
 """
 
 
+_WRITE_MERCHANTS = """
+local p = ARGV[1]
+local i = 2
+while i <= #ARGV do
+  local m, day, month = ARGV[i], ARGV[i + 3], ARGV[i + 4]
+  local amount = tonumber(ARGV[i + 2])
+  local n = tonumber(ARGV[i + 5])
+  redis.call('HINCRBY', p .. ':usual', m .. ':c', tonumber(ARGV[i + 1]))
+  redis.call('HINCRBY', p .. ':usual', m .. ':s', amount)
+  local dk = p .. ':day:' .. m .. ':' .. day
+  redis.call('INCRBY', dk, amount)
+  redis.call('EXPIRE', dk, 259200)
+  local mk = p .. ':month:' .. m .. ':' .. month
+  redis.call('INCRBY', mk, amount)
+  redis.call('EXPIRE', mk, 3456000)
+  if n > 0 then redis.call('SADD', p .. ':seen:' .. m, unpack(ARGV, i + 6, i + 5 + n)) end
+  i = i + 6 + n
+end
+return 1
+"""
+
+
 def _fmt(value: int) -> str:
     return str(int(value))
 
@@ -325,6 +347,7 @@ class RedisStore:
         self.read = self.client.register_script(_READ)
         self.read_many = self.client.register_script(_READ_MANY)
         self.write = self.client.register_script(_WRITE)
+        self.write_merchants = self.client.register_script(_WRITE_MERCHANTS)
         self.batch: Batch | None = None
         self.prefetched = 0  # requests served from a batch cache (statistics, tests)
         self.client.ping()
@@ -484,6 +507,7 @@ class RedisStore:
         p = self.prefix
         # one slot update per key, minute and hour however many of the batch's events share it
         slots: dict[tuple[str, int, int], list[int]] = {}
+        merchants: dict[tuple[int, str, str], list[Any]] = {}
         for event in events:
             row = event.row()
             minute, hour = int(event.ts // 60), int(event.ts // 3600)
@@ -497,15 +521,24 @@ class RedisStore:
                         for j in range(5):
                             acc[j] += row[j]
             if event.approved_amount and event.merchant is not None:
-                m = event.merchant
-                pipe.hincrby(f"{p}:usual", f"{m}:c", 1)
-                pipe.hincrby(f"{p}:usual", f"{m}:s", event.approved_amount)
-                self._totals(pipe, m, event.day, event.month, event.approved_amount)
+                group = (event.merchant, event.day, event.month)
+                sums = merchants.get(group)
+                if sums is None:
+                    sums = merchants[group] = [0, 0, {}]
+                sums[0] += 1
+                sums[1] += event.approved_amount
                 if event.card is not None:
-                    pipe.sadd(f"{p}:seen:{m}", event.card)
-        for (key, minute, hour), acc in slots.items():
-            args += [key, minute, hour, *(_fmt(v) for v in acc)]
+                    sums[2][event.card] = None
+        for (key, minute, hour), figures in slots.items():
+            args += [key, minute, hour, *(_fmt(v) for v in figures)]
+        # one script call for the slots, one for the merchants' usual amounts, totals and
+        # cards seen (a command per figure cost ~7 commands per approved payment)
         self.write(keys=[], args=args, client=pipe)
+        if merchants:
+            margs: list[Any] = [p]
+            for (merchant, day, month), (count, total, cards) in merchants.items():
+                margs += [merchant, count, total, day, month, len(cards), *cards]
+            self.write_merchants(keys=[], args=margs, client=pipe)
         pipe.execute()
 
     def _totals(self, pipe: Any, merchant: int, day: str, month: str, delta: int) -> None:
