@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
@@ -1068,6 +1068,7 @@ def post_many(
     postings: Sequence[NewPosting],
     permission: str = LEDGER_POST,
     business_date: date | None = None,
+    accounts: Mapping[str, Account] | None = None,
 ) -> list[BatchOutcome]:
     """Write many balanced postings at once: one counter lock for their numbers, one balance
     query for the ``no_overdraft`` accounts, bulk inserts, and one audit entry that lists
@@ -1075,7 +1076,9 @@ def post_many(
     accounts (given the postings before it in the batch) is refused and the others go on;
     a posting whose idempotency key was used before is refused as a duplicate. Malformed
     postings raise ``ValidationFailed`` for the whole batch. Balances stay derived: they are
-    ``SUM`` of lines, read after the lock that serialises postings (as :func:`post` does)."""
+    ``SUM`` of lines, read after the lock that serialises postings (as :func:`post` does).
+    ``accounts``: accounts the caller has already loaded in this session, by code (they are
+    not read again)."""
     require(actor, permission)
     if not postings:
         return []
@@ -1085,8 +1088,12 @@ def post_many(
         for line in (item.lines if isinstance(item.lines, list | tuple) else ())
         if isinstance(line, list | tuple) and len(line) == 2 and isinstance(line[0], str)
     }
-    known: dict[str, Account] = {}
-    ordered = sorted(codes)
+    known: dict[str, Account] = {
+        code: account
+        for code, account in (accounts or {}).items()
+        if code in codes and account.code == code
+    }
+    ordered = sorted(codes - known.keys())
     for start in range(0, len(ordered), 500):
         known.update(
             (a.code, a)

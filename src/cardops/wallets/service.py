@@ -338,8 +338,9 @@ def _debit_result(
     )
 
 
-def _check_merchant_account(session: Session, code: str) -> None:
-    account = ledger.find_account(session, code) if isinstance(code, str) else None
+def _check_merchant_account(session: Session, code: str, account: Account | None = None) -> None:
+    if account is None:
+        account = ledger.find_account(session, code) if isinstance(code, str) else None
     parent = account.parent.code if account is not None and account.parent else None
     if account is None or MERCHANT_PAYABLES not in (account.code, parent):
         raise ValidationFailed(
@@ -442,6 +443,9 @@ class DebitRequest:
     reference: str
     idempotency_key: str
     merchant_account: str = MERCHANT_PAYABLES
+    # the card, when the caller already loaded it in this session (the gateway's prefetch):
+    # saves reading it again; it must be the card of ``card_number``
+    card: Card | None = field(default=None, compare=False, repr=False)
 
 
 def debit_many(
@@ -471,20 +475,37 @@ def debit_many(
                 "Give an idempotency key of 1 to 100 characters.", field="idempotency_key"
             )
         keys.append(key)
-    for code in {req.merchant_account for req in requests}:
-        _check_merchant_account(session, code)
     numbers = {
         req.card_number.strip()
         for req in requests
         if isinstance(req.card_number, str) and 0 < len(req.card_number.strip()) <= 32
     }
+    # cards the caller loaded already (same session) are not read again
     cards = {
-        c.number: c for c in session.execute(select(Card).where(Card.number.in_(numbers))).scalars()
+        req.card.number: req.card
+        for req in requests
+        if req.card is not None
+        and isinstance(req.card_number, str)
+        and req.card.number == req.card_number.strip()
     }
-    codes = [account_code(c) for c in cards.values()]
+    missing = numbers - cards.keys()
+    if missing:
+        cards.update(
+            (c.number, c)
+            for c in session.execute(select(Card).where(Card.number.in_(missing))).scalars()
+        )
+    # the wallets' and the merchant payables accounts in one query
+    merchant_codes = {req.merchant_account for req in requests}
+    codes = [account_code(c) for c in cards.values()] + [
+        code for code in merchant_codes if isinstance(code, str)
+    ]
     accounts = {
         a.code: a for a in session.execute(select(Account).where(Account.code.in_(codes))).scalars()
     }
+    for code in merchant_codes:
+        _check_merchant_account(
+            session, code, accounts.get(code) if isinstance(code, str) else None
+        )
     used = {
         k
         for (k,) in session.execute(
@@ -531,7 +552,7 @@ def debit_many(
         )
         slots.append((i, account))
     outcomes = ledger.post_many(
-        session=session, actor=who, postings=batch, permission=WALLETS_DEBIT
+        session=session, actor=who, postings=batch, permission=WALLETS_DEBIT, accounts=accounts
     )
     for (i, account), outcome in zip(slots, outcomes, strict=True):
         key = keys[i]
