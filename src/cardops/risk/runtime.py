@@ -289,6 +289,8 @@ class RiskRuntime:
         # None outside a batch (between ``prefetch`` and ``observe``)
         self.batch: dict[tuple[int, Any], list[int]] | None = None
         self.merchant_of: dict[str, int | None] = {}  # tid → merchant, learnt from traffic
+        self._overlay: tuple[tuple[tuple[str, int], ...], ...] = ((), (), ())
+        self._overlay_for: Any = ()  # the ``variables`` the overlay plan was made for
         self.evaluated = 0
         self.alerts = 0
 
@@ -493,16 +495,30 @@ class RiskRuntime:
         out = self.store.features(Probe(now, card, tid, merchant, day, month))
         batch = self.batch
         if batch:  # the batch's earlier requests, not recorded yet
+            plan = self._overlay if self._overlay_for is self.variables else self._plan()
             for index, key in ((0, card), (1, tid), (2, merchant)):
                 entry = batch.get((index, key)) if key is not None else None
                 if entry is None:
                     continue
-                names = _NAMES[index]
-                for w in (0, 5, 10):  # 10 min, 1 h, 24 h: count, sum, declines
-                    out[names[w]] += entry[0]
-                    out[names[w + 1]] += entry[1]
-                    out[names[w + 2]] += entry[2]
+                for name, metric in plan[index]:
+                    out[name] += entry[metric]
         return out
+
+    def _plan(self) -> tuple[tuple[tuple[str, int], ...], ...]:
+        """Per dimension, the window figures the batch overlay adds to (count, sum and
+        declines in each window), limited to those the active rules read."""
+        names = self.variables
+        plan = tuple(
+            tuple(
+                (dim_names[w + metric], metric)
+                for w in (0, 5, 10)  # 10 min, 1 h, 24 h
+                for metric in (0, 1, 2)  # count, sum, declines
+                if names is None or dim_names[w + metric] in names
+            )
+            for dim_names in _NAMES
+        )
+        self._overlay, self._overlay_for = plan, names
+        return plan
 
     def _open_alert(self, session: Session, ctx: Any, verdict: Verdict, now: float) -> None:
         from cardops.gateway import crypto
