@@ -206,3 +206,21 @@ def test_redis_batches_decide_like_the_in_process_store(redis_store: RedisStore)
     assert [r.rc for r in batches[2]] == ["59", "59"]
     assert lua_calls == 0 and shared.failures == 0
     assert redis_store.prefetched == sum(len(b) for b in batches)
+
+
+def test_a_script_redis_has_forgotten_is_loaded_again(redis_store: RedisStore) -> None:
+    """Pipelines call EVALSHA without checking first; a NOSCRIPT answer (Redis restarted)
+    reruns that call once, so no write is lost or doubled."""
+    redis_store.write.sha = "0" * 40  # as if Redis had forgotten the scripts
+    redis_store.read_many.sha = "f" * 40
+    _history(redis_store)
+    card = crypto.pan_hash(PAN)
+    probe = Probe(NOW, card, "T1", 7, DAY, MONTH)
+    redis_store.prefetch([probe])
+    redis_store.read_many.sha = "e" * 40
+    redis_store.prefetch([probe])
+    got = redis_store.features(probe)
+    assert redis_store.prefetched == 1
+    assert got["card__count_10m"] == 2 and got["card__count_1h"] == 3
+    assert got["card__declines_10m"] == 1 and got["card__sum_24h"] == 800
+    assert redis_store.write.sha != "0" * 40  # loaded again for the next calls

@@ -347,9 +347,33 @@ class RedisStore:
         self.read_many = self.client.register_script(_READ_MANY)
         self.write = self.client.register_script(_WRITE)
         self.write_merchants = self.client.register_script(_WRITE_MERCHANTS)
+        self.scripts = (self.read, self.read_many, self.write, self.write_merchants)
         self.batch: Batch | None = None
         self.prefetched = 0  # requests served from a batch cache (statistics, tests)
         self.client.ping()
+        self._load()
+
+    def _load(self) -> None:
+        for script in self.scripts:
+            script.sha = self.client.script_load(script.script)
+
+    def _execute(self, pipe: Any) -> list[Any]:
+        """Run a pipeline of EVALSHA calls (and plain commands) without redis-py's SCRIPT
+        EXISTS round trip before each pipeline that holds a script; a script Redis has
+        forgotten (a restart, SCRIPT FLUSH) is loaded again and only that call is rerun."""
+        import redis
+
+        stack = [args for args, _ in pipe.command_stack]
+        results = pipe.execute(raise_on_error=False)
+        scripts = {s.sha: s.script for s in self.scripts}
+        for i, result in enumerate(results):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                args = stack[i]
+                results[i] = self.client.execute_command("EVAL", scripts[args[1]], *args[2:])
+                self._load()
+            elif isinstance(result, Exception):
+                raise result
+        return results
 
     def _key(self, dim: str, key: Any) -> str:
         return f"{self.prefix}:s:{dim}:{key}"
@@ -387,7 +411,7 @@ class RedisStore:
         if series_keys:
             # the keys as one argument: redis-py packs each argument separately, slowly
             joined = ";".join(series_keys)
-            self.read_many(keys=[], args=[batch.minute, batch.hour, joined], client=pipe)
+            pipe.evalsha(self.read_many.sha, 0, batch.minute, batch.hour, joined)
         if merchant_list:
             fields = [f"{m}:{suffix}" for m in merchant_list for suffix in ("c", "s")]
             pipe.hmget(f"{p}:usual", fields)
@@ -396,7 +420,7 @@ class RedisStore:
             pipe.smismember(f"{p}:seen:{merchant}", cards)
         if total_keys:
             pipe.mget(total_keys)
-        replies = iter(pipe.execute())
+        replies = iter(self._execute(pipe))
         if series_keys:
             raw = next(replies)
             values = raw.split(b",") if isinstance(raw, bytes) else str(raw).split(",")
@@ -536,13 +560,13 @@ class RedisStore:
         # one script call for the slots (one argument: redis-py packs each argument
         # separately, slowly), one for the merchants' usual amounts, totals and cards seen
         # (a command per figure cost ~7 commands per approved payment)
-        self.write(keys=[], args=[";".join(records)], client=pipe)
+        pipe.evalsha(self.write.sha, 0, ";".join(records))
         if merchants:
             margs: list[Any] = [p]
             for (merchant, day, month), (count, total, cards) in merchants.items():
                 margs += [merchant, count, total, day, month, len(cards), *cards]
-            self.write_merchants(keys=[], args=margs, client=pipe)
-        pipe.execute()
+            pipe.evalsha(self.write_merchants.sha, 0, *margs)
+        self._execute(pipe)
 
     def _totals(self, pipe: Any, merchant: int, day: str, month: str, delta: int) -> None:
         p = self.prefix
