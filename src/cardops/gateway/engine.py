@@ -540,7 +540,10 @@ class Engine:
             session.commit()
         self.prefetched_dups, self.prefetched_cards, self.prefetched_hashes = {}, {}, {}
         if self.risk_hook is not None:
-            self.risk_hook.observe([c for c in items if c.forward is None and not c.replay])
+            try:  # committed already: a failing hook must not turn the answers into 96
+                self.risk_hook.observe([c for c in items if c.forward is None and not c.replay])
+            except Exception:
+                log.exception("risk observe failed; the batch is committed and answered")
         for ctx in items:
             if ctx.dup_key and ctx.forward is None:
                 self.recent[ctx.dup_key] = (self._fingerprint(ctx.msg), ctx.response)
