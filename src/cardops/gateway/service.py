@@ -156,26 +156,53 @@ def add_stop(*, session: Session, actor: User, pan: str, reason: str, note: str 
     if len(note) > 500:
         raise ValidationFailed("At most {n} characters.", field="note", n=500)
     digest = crypto.pan_hash(clean)
-    active = session.execute(
-        select(StopEntry).where(StopEntry.pan_hash == digest, StopEntry.active.is_(True))
-    ).scalar_one_or_none()
-    if active is not None:
-        raise Conflict(
-            "Card {masked} is on the stop list already.", field="pan", masked=active.pan_masked
-        )
-    entry = StopEntry(
+    entry, added = add_stop_by_hash(
+        session=session,
+        actor=actor,
         pan_hash=digest,
         pan_masked=crypto.mask_pan(clean),
         reason=reason,
         note=note,
+    )
+    if not added:
+        raise Conflict(
+            "Card {masked} is on the stop list already.", field="pan", masked=entry.pan_masked
+        )
+    return entry
+
+
+def add_stop_by_hash(
+    *,
+    session: Session,
+    actor: User,
+    pan_hash: str,
+    pan_masked: str,
+    reason: str,
+    note: str,
+    **context: Any,
+) -> tuple[StopEntry, bool]:
+    """Stop-list a card known only by its keyed hash (the journal keeps no full card number),
+    e.g. from a confirmed fraud alert. Returns ``(entry, added)``: a card already on the list
+    keeps its entry (``added`` is False). ``context`` goes into the audit entry."""
+    require(actor, STOPLIST_MANAGE)
+    active = session.execute(
+        select(StopEntry).where(StopEntry.pan_hash == pan_hash, StopEntry.active.is_(True))
+    ).scalar_one_or_none()
+    if active is not None:
+        return active, False
+    entry = StopEntry(
+        pan_hash=pan_hash,
+        pan_masked=pan_masked,
+        reason=reason,
+        note=note[:500],
         added_by_id=actor.id,
         added_at=utcnow(),
     )
     session.add(entry)
     session.flush()
     bump_version(session, STOPLIST_VERSION)
-    record(session, actor, "gateway.stop_added", entry)
-    return entry
+    record(session, actor, "gateway.stop_added", entry, **context)
+    return entry, True
 
 
 def remove_stop(*, session: Session, actor: User, entry_id: int, note: str = "") -> StopEntry:

@@ -685,32 +685,20 @@ def close_alert(
 
 
 def _stop_card(session: Session, actor: User, alert: Alert, note: str) -> None:
-    """Stop-list the alert's card by its keyed hash (the journal keeps no full card number;
-    the gateway matches on the hash). Same checks and effects as ``gateway.service.add_stop``:
-    permission, one active entry per card, the stop-list version bumped, audited."""
-    from cardops.gateway.engine import STOPLIST_VERSION
-    from cardops.gateway.models import StopEntry
-    from cardops.gateway.permissions import STOPLIST_MANAGE
+    """Stop-list the alert's card by its keyed hash (a card already stopped stays as it is)."""
+    from cardops.gateway import service as gateway
 
-    require(actor, STOPLIST_MANAGE)
     if not alert.pan_hash:
         raise ValidationFailed("This alert has no card to stop.", field="outcome")
-    active = session.execute(
-        select(StopEntry).where(StopEntry.pan_hash == alert.pan_hash, StopEntry.active.is_(True))
-    ).scalar_one_or_none()
-    if active is None:
-        entry = StopEntry(
-            pan_hash=alert.pan_hash,
-            pan_masked=alert.pan_masked,
-            reason="counterfeit",
-            note=(f"risk alert {alert.id}: {note}")[:500],
-            added_by_id=actor.id,
-            added_at=utcnow(),
-        )
-        session.add(entry)
-        session.flush()
-        bump_version(session, STOPLIST_VERSION)
-        record(session, actor, "gateway.stop_added", entry, alert_id=alert.id)
+    gateway.add_stop_by_hash(
+        session=session,
+        actor=actor,
+        pan_hash=alert.pan_hash,
+        pan_masked=alert.pan_masked,
+        reason="counterfeit",
+        note=f"risk alert {alert.id}: {note}",
+        alert_id=alert.id,
+    )
     _event(session, actor, alert, "card_stoplisted", pan=alert.pan_masked)
 
 
