@@ -2,6 +2,13 @@
 issuer simulator, against a bare pyiso8583 decode+encode echo server measured in the same run.
 
     python bench/gateway_bench.py [--database sqlite|postgres] [--seconds 10] [--connections 50]
+        [--onus-rate 2000] [--upstream-rate 1000] [--gateway-src OTHER_CHECKOUT/src]
+
+Each scenario runs twice: closed loop (each connection sends its next request as soon as the
+answer came: the capacity, approved/s) and open loop paced at a fixed total rate (latency
+from each request's scheduled send time: the p50/p95/p99 a terminal population sending at
+that rate sees). ``--gateway-src`` runs the gateway and the simulator from another checkout
+while the load generator stays this one, to compare two versions with the same client.
 
 Every process (gateway, simulator, load generator) runs on this machine. Prints a Markdown
 table row per scenario; the figures go into docs/benchmarks-gateway.md.
@@ -123,24 +130,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def loadgen(env: dict[str, str], port: int, lab: Path, route: str, seconds: float, n: int) -> dict:
+def loadgen(
+    env: dict[str, str],
+    port: int,
+    lab: Path,
+    route: str,
+    seconds: float,
+    n: int,
+    *,
+    rate: float | None = None,
+    stan_start: int = 1,
+) -> dict:
     code = (
-        "import asyncio, json, sys\n"
+        "import json, sys\n"
+        "from cardops.gateway.aio import run_loop\n"
         "from cardops.gateway.loadgen import run_load, load_lab\n"
         f"data = load_lab(__import__('pathlib').Path({str(lab)!r}))\n"
         f"cards = [c for c in data['cards'] if c['route'] == {route!r} and c['balance'] > 0 and c['expiry'] > '2700']\n"
         f"echo = {route == 'echo'}\n"
         "if echo: cards = [c for c in data['cards'] if c['route'] == 'on-us']\n"
-        f"r = asyncio.run(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"
+        f"r = run_loop(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"
         f" cards=cards, connections={n}, seconds={seconds}, echo=echo,"
-        f" stan_start={500_000 if route == 'upstream' else 1}))\n"
+        f" stan_start={stan_start}, rate={rate!r}))\n"
         "print(json.dumps(r.summary()))\n"
     )
     done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed on {route}: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(route, result, flush=True)
+    print(route, "closed" if rate is None else f"paced {rate:g}/s", result, flush=True)
     return result
 
 
@@ -153,6 +171,9 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="gateway processes sharing the port"
     )
+    parser.add_argument("--onus-rate", type=float, default=2000, help="paced on-us (and echo)")
+    parser.add_argument("--upstream-rate", type=float, default=1000, help="paced upstream")
+    parser.add_argument("--gateway-src", help="run gateway and simulator from this src folder")
     parser.add_argument("--echo-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.echo_server:
@@ -179,18 +200,24 @@ def main() -> None:
                 port = free_port()
                 procs.append(subprocess.Popen([PY, __file__, "--echo-server", str(port)], env=env))
                 wait_port(port)
-                rows.append(
-                    (
-                        "bare pyiso8583 echo",
-                        loadgen(env, port, lab, "echo", args.seconds, args.connections),
+                for rate in (None, args.onus_rate):
+                    rows.append(
+                        (
+                            "bare pyiso8583 echo",
+                            loadgen(
+                                env, port, lab, "echo", args.seconds, args.connections, rate=rate
+                            ),
+                        )
                     )
-                )
                 procs.pop().terminate()
+            gw_env = dict(env)
+            if args.gateway_src:
+                gw_env["PYTHONPATH"] = str(Path(args.gateway_src).resolve())
             sim_port, gw_port = free_port(), free_port()
             procs.append(
                 subprocess.Popen(
                     [PY, "-m", "cardops.gateway.cli", "issuer-sim", "--port", str(sim_port)],
-                    env=env,
+                    env=gw_env,
                     stdout=subprocess.DEVNULL,
                 )
             )
@@ -207,17 +234,33 @@ def main() -> None:
                             "--upstream",
                             f"127.0.0.1:{sim_port}",
                         ],
-                        env=env,
+                        env=gw_env,
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                     )
                 )
                 wait_port(gw_port)
             gateways = [p.pid for p in procs[1:]]
-            for route in ("on-us", "upstream"):
+            # each run's STANs in their own range: no run replays another's TID + STAN + date
+            runs = [
+                ("on-us", None, 1),
+                ("on-us", args.onus_rate, 250_000),
+                ("upstream", None, 500_000),
+                ("upstream", args.upstream_rate, 750_000),
+            ]
+            for route, rate, stan_start in runs:
                 if route in wanted:
                     before = cpu_seconds(gateways)
-                    result = loadgen(env, gw_port, lab, route, args.seconds, args.connections)
+                    result = loadgen(
+                        env,
+                        gw_port,
+                        lab,
+                        route,
+                        args.seconds,
+                        args.connections,
+                        rate=rate,
+                        stan_start=stan_start,
+                    )
                     used = cpu_seconds(gateways) - before
                     # gateway CPU per request: the figure that a loaded machine does not bend
                     result["gateway_cpu_ms"] = round(1000 * used / max(1, result["requests"]), 3)
@@ -231,21 +274,31 @@ def main() -> None:
                     proc.kill()
             if pg_name:
                 drop_database(pg_name)
-    ceiling = next((r["approved_per_second"] for n, r in rows if n.startswith("bare")), 0)
+    ceiling = next(
+        (
+            r["approved_per_second"]
+            for n, r in rows
+            if n.startswith("bare") and r.get("mode") == "closed"
+        ),
+        0,
+    )
     print(
         f"\n{args.database}, {args.connections} connections, {args.seconds:g} s each,"
-        f" {args.processes} gateway process(es)\n"
+        f" {args.processes} gateway process(es){', gateway from ' + args.gateway_src if args.gateway_src else ''}\n"
     )
     print(
-        "| scenario | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling"
-        " | gateway CPU ms/request | codes |"
+        "| scenario | mode | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling"
+        " | gateway CPU ms/request | late sends | codes |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
-        share = f"{r['approved_per_second'] / ceiling:.0%}" if ceiling else "-"
+        closed = r.get("mode") == "closed"
+        mode = "closed loop" if closed else f"paced {r['rate']:g}/s"
+        share = f"{r['approved_per_second'] / ceiling:.0%}" if ceiling and closed else "-"
         print(
-            f"| {name} | {r['approved_per_second']} | {r['p50_ms']} | {r['p95_ms']} |"
-            f" {r['p99_ms']} | {share} | {r.get('gateway_cpu_ms', '-')} | {r['codes']} |"
+            f"| {name} | {mode} | {r['approved_per_second']} | {r['p50_ms']} | {r['p95_ms']} |"
+            f" {r['p99_ms']} | {share} | {r.get('gateway_cpu_ms', '-')} | {r['late']} |"
+            f" {r['codes']} |"
         )
 
 

@@ -1,11 +1,17 @@
 """Risk benchmark: the gateway's throughput with 20 active rules against the same gateway with
 risk off, in the same run, and the risk step's own latency (measured inside the gateway).
 
-    python bench/risk_bench.py [--database sqlite|postgres] [--seconds 8] [--rounds 3] [--redis]
+    python bench/risk_bench.py [--database sqlite|postgres] [--seconds 4] [--rounds 8] [--redis]
+                               [--restart]
 
 Reuses the gateway benchmark's machinery (lab seed, load generator, processes on this
-machine). Each round runs risk off, then risk on, on a freshly started gateway; STAN ranges
-never overlap. With ``--redis`` the aggregates live in the real Redis (127.0.0.1:6379, a
+machine). Two gateways run on the same database, one with risk off, one with it on; each
+round sends the load to one then the other (the order alternating between rounds), so the
+rounds' on/off ratios sample the same moments of the shared machine; STAN ranges never
+overlap; each gateway first gets an unmeasured warm-up slice. ``--restart`` starts a fresh
+gateway for every slice instead. Round pairs (off on on off) give drift-cancelled ratios.
+Per slice: load averages, the gateway's CPU time per request and, with Redis, Redis's CPU
+time per request. With ``--redis`` the aggregates live in the real Redis (127.0.0.1:6379, a
 fresh key prefix). Prints a Markdown table; figures go into docs/benchmarks-risk.md.
 """
 
@@ -132,6 +138,41 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
+def redis_usage(url: str) -> dict[str, float]:
+    """Redis's CPU time so far (seconds) and its command statistics (calls, µs per command)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        cpu = client.info("cpu")
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    out = {"cpu": float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), "calls": 0.0}
+    for name, figures in stats.items():
+        command = name.removeprefix("cmdstat_")
+        out[f"usec:{command}"] = float(figures["usec"])
+        out[f"calls:{command}"] = float(figures["calls"])
+        out["calls"] += float(figures["calls"])
+    return out
+
+
+def redis_delta(before: dict[str, float], after: dict[str, float], requests: int) -> dict:
+    """Redis's work during one run, per request: its process CPU (everything it did,
+    including other clients) and the commands' own time, by command."""
+    n = max(1, requests)
+    commands = {
+        key.removeprefix("usec:"): round((after[key] - before.get(key, 0.0)) / n, 2)
+        for key in after
+        if key.startswith("usec:") and after[key] - before.get(key, 0.0) > 0
+    }
+    return {
+        "redis_cpu_us_per_request": round(1e6 * (after["cpu"] - before["cpu"]) / n, 1),
+        "redis_commands_per_request": round((after["calls"] - before["calls"]) / n, 2),
+        "redis_command_us_per_request": commands,
+    }
+
+
 def micro(redis_url: str | None, n: int = 20_000, size: int = 25) -> dict[str, float]:
     """The risk step alone, in this process: 20 compiled rules over the aggregates of 50
     cards on 50 terminals, ``n`` requests in batches of ``size`` as the gateway makes them
@@ -194,6 +235,7 @@ def micro(redis_url: str | None, n: int = 20_000, size: int = 25) -> dict[str, f
     hashes = [crypto.pan_hash(pan) for pan in pans]
     wall, cpu, batch_wall, observe_wall = [], [], [], []
     total = 0.0
+    usage = redis_usage(redis_url) if redis_url else None
     try:
         for first in range(0, n, size):
             batch = []
@@ -225,6 +267,7 @@ def micro(redis_url: str | None, n: int = 20_000, size: int = 25) -> dict[str, f
         cpu.sort()
         batch_wall.sort()
         observe_wall.sort()
+        redis = redis_delta(usage, redis_usage(redis_url), n) if usage and redis_url else {}
         pick = lambda data, q: round(data[int(q * (len(data) - 1))] * 1e6, 1)  # noqa: E731
         return {
             "n": n,
@@ -242,6 +285,7 @@ def micro(redis_url: str | None, n: int = 20_000, size: int = 25) -> dict[str, f
             "prefetched": getattr(store, "prefetched", 0),
             "failures": runtime.failures,
             "rule_errors": runtime.error_total,
+            **redis,
         }
     finally:
         if isinstance(store, RedisStore):
@@ -251,15 +295,22 @@ def micro(redis_url: str | None, n: int = 20_000, size: int = 25) -> dict[str, f
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--redis", action="store_true", help="aggregates in Redis")
     parser.add_argument("--micro", type=int, default=20_000, help="requests of the step alone")
+    parser.add_argument(
+        "--restart", action="store_true", help="a freshly started gateway for every slice"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2, help="seconds of unmeasured load per gateway first"
+    )
     args = parser.parse_args()
     prefix = f"bench:risk:{uuid.uuid4().hex[:8]}"
     redis_url = os.environ.get("CARDOPS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     rows: list[tuple[int, str, dict, dict | None]] = []
+    overall: dict | None = None
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         url, pg_name = make_database(args.database, tmp)
@@ -276,33 +327,63 @@ def main() -> None:
             seed(env, lab, args.connections, args.connections)
             subprocess.run([PY, "-c", SETUP, json.dumps(RULES)], env=env, check=True, cwd=ROOT)
             stan = 1
-            for round_no in range(1, args.rounds + 1):
-                # alternate the order so that drift on the shared machine cancels out
-                for mode in ("off", "on") if round_no % 2 else ("on", "off"):
-                    stats = tmp / f"risk-{round_no}-{mode}.json"
-                    run_env = dict(env, CARDOPS_RISK=mode, CARDOPS_RISK_STATS_FILE=str(stats))
-                    if args.redis and mode == "on":
-                        run_env.update(
-                            CARDOPS_REDIS_URL=redis_url, CARDOPS_RISK_REDIS_PREFIX=prefix
-                        )
-                    port = free_port()
-                    proc = run_gateway(run_env, port)
-                    try:
+            envs, stats = {}, {}
+            for mode in ("off", "on"):
+                stats[mode] = tmp / f"risk-{mode}.json"
+                envs[mode] = dict(env, CARDOPS_RISK=mode, CARDOPS_RISK_STATS_FILE=str(stats[mode]))
+                if args.redis and mode == "on":
+                    envs[mode].update(CARDOPS_REDIS_URL=redis_url, CARDOPS_RISK_REDIS_PREFIX=prefix)
+            # both gateways stay up (on the same database) and the load alternates between
+            # them, slice after slice: drift on the shared machine hits both alike
+            # (--restart: a fresh gateway for every slice, its start rebuilding the aggregates)
+            gateways: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+            try:
+                if not args.restart:
+                    # a first, unmeasured slice for each gateway (caches, connections, the
+                    # Redis keys' closed minutes), so round 1 compares warm gateways
+                    for mode in ("off", "on"):
+                        port = free_port()
+                        gateways[mode] = (run_gateway(envs[mode], port), port)
+                        load(envs[mode], port, lab, args.warmup, args.connections, stan)
+                        stan += 60_000
+                for round_no in range(1, args.rounds + 1):
+                    # alternate the order so that drift on the shared machine cancels out
+                    for mode in ("off", "on") if round_no % 2 else ("on", "off"):
+                        if mode not in gateways:
+                            port = free_port()
+                            gateways[mode] = (run_gateway(envs[mode], port), port)
+                        proc, port = gateways[mode]
+                        load_before = os.getloadavg()[0]
+                        usage = redis_usage(redis_url) if args.redis else None
                         before = cpu_seconds(proc.pid)
-                        result = load(run_env, port, lab, args.seconds, args.connections, stan)
+                        result = load(envs[mode], port, lab, args.seconds, args.connections, stan)
                         used = cpu_seconds(proc.pid) - before
+                        if usage is not None:
+                            # on the risk-off slices too: what the other clients cost Redis
+                            done = redis_usage(redis_url)
+                            result.update(redis_delta(usage, done, result["requests"]))
+                        result["load"] = (round(load_before, 2), round(os.getloadavg()[0], 2))
                         # CPU time of the gateway per request: insensitive to the other
                         # agents' load, unlike requests per second
                         result["cpu_ms_per_request"] = round(
                             1000 * used / max(1, result["requests"]), 3
                         )
-                        time.sleep(2.5)  # the stats file is written every 2 s
-                    finally:
-                        stop(proc)
-                    stan += 60_000
-                    risk = json.loads(stats.read_text()) if stats.exists() else None
-                    rows.append((round_no, mode, result, risk))
-                    print(round_no, mode, result, risk, flush=True)
+                        stan += 60_000
+                        risk = None
+                        if args.restart:
+                            time.sleep(2.5)  # the stats file is written every 2 s
+                            stop(gateways.pop(mode)[0])
+                            if stats[mode].exists():
+                                risk = json.loads(stats[mode].read_text())
+                        rows.append((round_no, mode, result, risk))
+                        print(round_no, mode, result, risk, flush=True)
+                if "on" in gateways:
+                    time.sleep(2.5)
+                    if stats["on"].exists():  # the risk step over every slice
+                        overall = json.loads(stats["on"].read_text())
+            finally:
+                for proc, _ in gateways.values():
+                    stop(proc)
         finally:
             if pg_name:
                 drop_database(pg_name)
@@ -325,6 +406,12 @@ def main() -> None:
         f" mean per request, prefetch included, {step['per_request_us']} µs;"
         f" observe per batch p50 {step['observe_p50_us']} µs, p99 {step['observe_p99_us']} µs"
     )
+    if "redis_cpu_us_per_request" in step:
+        print(
+            f"Redis during the step alone: CPU {step['redis_cpu_us_per_request']} µs per request,"
+            f" {step['redis_commands_per_request']} commands per request,"
+            f" commands' own µs per request {step['redis_command_us_per_request']}"
+        )
     print(
         f"\n{args.database}, aggregates {store}, {len(RULES)} active rules, "
         f"{args.connections} connections, {args.seconds:g} s per run, {args.rounds} rounds\n"
@@ -333,12 +420,14 @@ def main() -> None:
         "| round | risk | approved/s | p50 ms | p99 ms | on/off | gateway CPU ms/request |"
         " risk step wall p50 / p99 µs | risk step CPU p50 / p99 µs | scored |"
         " prefetch per batch wall p50 / p99 µs (batches, requests served) |"
+        " Redis CPU µs/request | load avg start / end |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ratios: list[float] = []
     cpu_ratios: list[float] = []
     p99s: list[float] = []
     cpu_p99s: list[float] = []
+    redis_cpu: dict[str, list[float]] = {"on": [], "off": []}
     for round_no, mode, r, risk in rows:
         ratio = ""
         if mode == "on":
@@ -359,13 +448,59 @@ def main() -> None:
             wall = f"{risk['p50_us']} / {risk['p99_us']}"
             cpu = f"{risk['cpu_p50_us']} / {risk['cpu_p99_us']}"
             scored = str(risk["scored"])
+        redis = "-"
+        if "redis_cpu_us_per_request" in r:
+            redis = str(r["redis_cpu_us_per_request"])
+            redis_cpu[mode].append(r["redis_cpu_us_per_request"])
+        load_avg = " / ".join(str(x) for x in r.get("load", ()))
         print(
             f"| {round_no} | {mode} | {r['approved_per_second']} | {r['p50_ms']} | {r['p99_ms']} |"
             f" {ratio} | {r['cpu_ms_per_request']} | {wall} | {cpu} | {scored} | {pre} |"
+            f" {redis} | {load_avg} |"
+        )
+    if overall:
+        print(
+            f"\nrisk step in the gateway over every risk-on slice ({overall['evaluations']}"
+            f" evaluations, {overall['scored']} scored, {overall['failures']} failures):"
+            f" wall p50 {overall['p50_us']} µs, p99 {overall['p99_us']} µs;"
+            f" CPU p50 {overall['cpu_p50_us']} µs, p99 {overall['cpu_p99_us']} µs;"
+            f" prefetch per batch ({overall['batches']} batches) wall p50"
+            f" {overall['prefetch_p50_us']} µs, p99 {overall['prefetch_p99_us']} µs,"
+            f" CPU p50 {overall['prefetch_cpu_p50_us']} µs"
         )
     if ratios:
         print(
-            f"\nmedian on/off throughput ratio {statistics.median(ratios):.0%};"
+            f"\nrounds' on/off throughput ratios {', '.join(f'{x:.0%}' for x in ratios)}"
+            f" (lowest {min(ratios):.0%}, {sum(x >= 0.8 for x in ratios)} of {len(ratios)}"
+            " within the 20 % budget)"
+        )
+        # rounds 1+2, 3+4 …: off, on, on, off — a linear drift of the machine (or of the
+        # growing database) during the block cancels out in the block's sums
+        blocks = []
+        for first in range(1, args.rounds, 2):
+            got = {
+                mode: sum(
+                    r["approved_per_second"]
+                    for n, m, r, _ in rows
+                    if m == mode and n in (first, first + 1)
+                )
+                for mode in ("off", "on")
+            }
+            blocks.append(got["on"] / got["off"])
+        if blocks:
+            print(
+                f"drift-cancelled blocks (rounds 1+2, 3+4 …: off on on off): "
+                f"{', '.join(f'{x:.0%}' for x in blocks)}, median {statistics.median(blocks):.0%},"
+                f" lowest {min(blocks):.0%}"
+            )
+        if redis_cpu["on"]:
+            print(
+                f"Redis CPU per request (INFO cpu, the whole server): median"
+                f" {statistics.median(redis_cpu['on']):.1f} µs with risk on,"
+                f" {statistics.median(redis_cpu['off']):.1f} µs with risk off (other clients)"
+            )
+        print(
+            f"median on/off throughput ratio {statistics.median(ratios):.0%};"
             f" median CPU-bound ratio (off CPU per request / on) "
             f"{statistics.median(cpu_ratios):.0%}; "
             f"median risk-step p99: wall {statistics.median(p99s) if p99s else '-'} µs,"

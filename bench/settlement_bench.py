@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -311,6 +313,24 @@ def _child(phase: str, args: argparse.Namespace, url: str, var_dir: str, bank: P
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cached(args: argparse.Namespace, work: Path, var_dir: str, bank: Path) -> dict:
+    """Generate once into ``--cache``/<rows>/, then copy the pristine database and file into
+    the work directory (the copy is not timed)."""
+    cache = Path(args.cache) / str(args.rows)
+    meta = cache / "generated.json"
+    if not meta.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        gen = _child(
+            "generate", args, f"sqlite:///{cache / 'bench.db'}", var_dir, cache / bank.name
+        )
+        with sqlite3.connect(cache / "bench.db") as db:  # everything into the main file
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        meta.write_text(json.dumps(gen))
+    shutil.copyfile(cache / "bench.db", work / "bench.db")
+    shutil.copyfile(cache / bank.name, bank)
+    return dict(json.loads(meta.read_text()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
@@ -319,6 +339,15 @@ def main() -> None:
         "--no-settle", action="store_true", help="Time the reconciliation half only."
     )
     parser.add_argument("--workdir", default=None, help="Where the database and file go.")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="SQLite only: keep the generated database and bank file in this directory and "
+        "reuse them on the next run with the same --rows (the timed part runs on a copy).",
+    )
+    parser.add_argument(
+        "--generate-only", action="store_true", help="With --cache: fill the cache and stop."
+    )
     parser.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--var-dir", default=None, help=argparse.SUPPRESS)
@@ -356,8 +385,13 @@ def main() -> None:
         admin.dispose()
         url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
-        gen = _child("generate", args, url, var_dir, bank)
+        if args.cache and args.database == "sqlite":
+            gen = _cached(args, work, var_dir, bank)
+        else:
+            gen = _child("generate", args, url, var_dir, bank)
         print(f"generated: {json.dumps(gen)}", file=sys.stderr)
+        if args.generate_only:
+            return
         run = _child("timed", args, url, var_dir, bank)
         print(f"timed: {json.dumps(run)}", file=sys.stderr)
         flo = _child("floor", args, url, var_dir, bank)

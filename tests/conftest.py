@@ -103,3 +103,11 @@ def app(engine: Engine) -> FastAPI:
 def client(app: FastAPI, db: Session) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with empty in-process rate-limit counts."""
+    from cardops.core.ratelimit import reset_all
+
+    reset_all()

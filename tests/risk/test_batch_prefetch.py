@@ -186,15 +186,6 @@ def test_redis_batches_decide_like_the_in_process_store(redis_store: RedisStore)
     clock = Clock()
     in_process, shared = _velocity_runtime(memory, clock), _velocity_runtime(redis_store, clock)
     shared.merchant_of = {"T1": 7, "T2": 8}  # learnt from earlier traffic in a gateway
-    lua_calls = 0
-    read = redis_store.read
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal lua_calls
-        lua_calls += 1
-        return read(*args, **kwargs)
-
-    redis_store.read = counted  # type: ignore[method-assign]
     batches = [
         [Req(pan=OTHER, tid="T2", terminal=Term(8)), Req(), Req(pan=OTHER)],
         [Req(pan=OTHER, tid="T2", terminal=Term(8)), Req(tid="T2", terminal=Term(8))],
@@ -204,7 +195,8 @@ def test_redis_batches_decide_like_the_in_process_store(redis_store: RedisStore)
         again = [Req(r.kind, r.amount, tid=r.tid, pan=r.pan, terminal=r.terminal) for r in requests]
         assert _batch(shared, requests) == _batch(in_process, again)
     assert [r.rc for r in batches[2]] == ["59", "59"]
-    assert lua_calls == 0 and shared.failures == 0
+    # one round trip per batch: no request read for itself
+    assert redis_store.reads == len(batches) and shared.failures == 0
     assert redis_store.prefetched == sum(len(b) for b in batches)
 
 
@@ -212,15 +204,79 @@ def test_a_script_redis_has_forgotten_is_loaded_again(redis_store: RedisStore) -
     """Pipelines call EVALSHA without checking first; a NOSCRIPT answer (Redis restarted)
     reruns that call once, so no write is lost or doubled."""
     redis_store.write.sha = "0" * 40  # as if Redis had forgotten the scripts
-    redis_store.read_many.sha = "f" * 40
+    redis_store.read_script.sha = "f" * 40
     _history(redis_store)
     card = crypto.pan_hash(PAN)
     probe = Probe(NOW, card, "T1", 7, DAY, MONTH)
     redis_store.prefetch([probe])
-    redis_store.read_many.sha = "e" * 40
+    redis_store.read_script.sha = "e" * 40
     redis_store.prefetch([probe])
     got = redis_store.features(probe)
     assert redis_store.prefetched == 1
     assert got["card__count_10m"] == 2 and got["card__count_1h"] == 3
     assert got["card__declines_10m"] == 1 and got["card__sum_24h"] == 800
     assert redis_store.write.sha != "0" * 40  # loaded again for the next calls
+
+
+def test_writes_do_not_wait_and_the_next_read_collects_their_answer(
+    redis_store: RedisStore,
+) -> None:
+    card = crypto.pan_hash(PAN)
+    redis_store.record([Event(NOW - 5, card, "T1", 7, 100, False, False, False, DAY, MONTH)])
+    assert len(redis_store.unread) == 1  # sent, the answer not read yet
+    probe = Probe(NOW, card, "T1", 7, DAY, MONTH)
+    redis_store.prefetch([probe])  # the batch's read is sent behind it, not waited for
+    assert len(redis_store.unread) == 2 and redis_store.batch is None
+    got = redis_store.features(probe)  # the first request collects both answers
+    assert redis_store.unread == [] and got["card__count_10m"] == 1
+    assert redis_store.reads == 1 and redis_store.prefetched == 1
+
+
+def test_redis_going_away_never_declines_and_the_store_reconnects(
+    redis_store: RedisStore,
+) -> None:
+    import socket
+
+    clock = Clock()
+    runtime = _velocity_runtime(redis_store, clock)
+    _history(redis_store)  # the card has 2 requests in the last 10 minutes: the rule holds
+    assert _batch(runtime, [Req()]) == ["59"]
+    kwargs = redis_store.client.connection_pool.connection_kwargs
+    port = kwargs["port"]
+    with socket.socket() as free:  # a port nobody listens on: Redis is "down"
+        free.bind(("127.0.0.1", 0))
+        kwargs["port"] = free.getsockname()[1]
+    redis_store.conn.disconnect()
+    redis_store.conn = None
+    try:
+        # every read and write fails: logged and counted, the requests are let through
+        assert _batch(runtime, [Req(), Req()]) == ["00", "00"]
+        assert runtime.failures == 3  # two evaluations and the batch's write
+    finally:
+        kwargs["port"] = port
+        redis_store.conn = None
+    assert _batch(runtime, [Req()]) == ["59"]  # back: the figures are Redis's again
+
+
+def test_the_prefetch_uses_the_gateways_pan_hashes(
+    redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    runtime = _velocity_runtime(redis_store, clock)
+    _history(redis_store)
+    # the engine's prefetch hashed the batch's PANs just before: none is hashed again
+    runtime.merchant_of = {"T1": 7}  # learnt from earlier traffic in a gateway
+    known = {PAN: crypto.pan_hash(PAN)}
+    runtime.hashes = lambda: known
+    requests = [Req(), Req()]
+
+    def no_hash(pan: str) -> str:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(crypto, "pan_hash", no_hash)
+    session = Alerts()
+    runtime.prefetch(session, requests)  # type: ignore[arg-type]
+    for request in requests:  # the card's history makes the velocity rule decline both
+        with pytest.raises(Decline):
+            runtime.evaluate(session, request)  # type: ignore[arg-type]
+    assert redis_store.prefetched == 2 and redis_store.reads == 1 and runtime.failures == 0

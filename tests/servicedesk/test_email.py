@@ -148,3 +148,29 @@ def test_serve_starts_the_endpoint_from_the_environment(
     assert db.scalars(select(Ticket).where(Ticket.subject == "来自 serve 的邮件")).one()
     with pytest.raises(OSError):  # the endpoint closed with the server
         smtplib.SMTP("127.0.0.1", port, timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "headers", "kind", "priority"),
+    [
+        ("投诉：收银员态度差", "上周的事情", {}, "complaint", "normal"),
+        ("刷卡机黑屏", "开机就黑屏", {}, "fault", "normal"),
+        ("紧急！POS 故障", "整个店不能收款", {}, "fault", "urgent"),
+        ("Terminal broken", "It is not working since this morning.", {}, "fault", "normal"),
+        ("结算账户变更", "请把结算卡换成新卡", {"Importance": "high"}, "change", "high"),
+        ("发票问题", "请开具发票", {"X-Priority": "1 (Highest)"}, "inquiry", "high"),
+        ("你好", "我要投诉你们的客服", {}, "complaint", "normal"),
+    ],
+)
+def test_mail_is_classified_by_its_words_and_importance(
+    db: Session,
+    monday: datetime,
+    subject: str,
+    body: str,
+    headers: dict[str, str],
+    kind: str,
+    priority: str,
+) -> None:
+    ticket, created = service.receive_email(db, _mail(subject, body, **headers))
+    assert created
+    assert (ticket.kind, ticket.priority) == (kind, priority)

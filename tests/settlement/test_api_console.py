@@ -211,3 +211,39 @@ def test_permission_matrix(permission: str, world: World, client: TestClient, ap
     if permission in FORMS:
         url, form = FORMS[permission]
         assert c.post(url, form).status_code == 403
+
+
+def test_day_summary_in_excel(world: World, client: TestClient, app: FastAPI) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    world.journal("purchase", 10_000, terminal=world.t_county)
+    world.journal("purchase", 2_500, terminal=world.t_city, card_type="credit")
+    service.settle_day(session=world.db, actor=world.finance, business_date=DAY)
+    headers = api_headers(world.db, "finance_manager")
+    r = client.get(f"/api/v1/settlement/windows/{D}", params={"format": "xlsx"}, headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.")
+    book = load_workbook(io.BytesIO(r.content))
+    assert book.sheetnames == ["summary", "merchants", "shares"]
+    totals = {row[0]: row[1] for row in book["summary"].iter_rows(min_row=4, values_only=True)}
+    assert totals["交易额 Gross"] == 125  # 100.00 + 25.00
+    assert totals["手续费 Merchant fees"] == 0.75  # 60 + 15 fen
+    merchants = list(book["merchants"].iter_rows(min_row=2, values_only=True))
+    assert [(m[1], m[2], m[4], m[6]) for m in merchants] == [
+        (world.merchants[0].name, 1, 100, 99.4),
+        (world.merchants[1].name, 1, 25, 24.85),
+    ]
+    shares = list(book["shares"].iter_rows(min_row=2, values_only=True))
+    assert {(s[0], s[2]) for s in shares} == {
+        ("ST-COUNTY", "debit"),
+        ("ST-CITY", "debit"),
+        ("ST-CITY", "credit"),
+    }
+    c = console(app, world.db, "finance_manager")
+    page = c.get(f"/settlement/day/{D}")
+    assert f'href="/settlement/day/{D}/summary.xlsx"' in page.text
+    download = c.get(f"/settlement/day/{D}/summary.xlsx")
+    assert download.status_code == 200
+    assert "settlement-2026-03-10.xlsx" in download.headers["content-disposition"]
+    assert load_workbook(io.BytesIO(download.content)).sheetnames == book.sheetnames

@@ -214,6 +214,27 @@ def test_lookup_api_tells_genuine_branch_dealer_and_warranty_end(
     assert staff["registration"]["buyer_phone"] == "13800138000"
 
 
+def test_public_lookup_is_rate_limited_per_address_but_staff_are_not(
+    client: TestClient, db: Session, world: World
+) -> None:
+    stocked(db, world)
+    card = register(db, world, 9)
+    db.commit()
+    url = f"/api/v1/service-cards/{card.number}"
+    for _ in range(service.PUBLIC_LOOKUPS_PER_MINUTE):
+        assert client.get(url).status_code == 200
+    refused = client.get(url)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    page = client.get("/service-card", params={"number": card.number})
+    assert page.status_code == 429 and 'id="lookup-error"' in page.text
+    assert 'id="lookup-result"' not in page.text
+    chinese = client.get(url, headers={"Accept-Language": "zh-CN"})
+    assert "请" in chinese.json()["detail"] or "次数" in chinese.json()["detail"]
+    staff = client.get(url, headers=api_headers(db, "after_sales_specialist"))
+    assert staff.status_code == 200  # signed-in staff are not counted
+
+
 def test_api_generate_issue_register(client: TestClient, db: Session, world: World) -> None:
     headers = bearer(db, world.admin)
     created = client.post(

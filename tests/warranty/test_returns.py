@@ -268,3 +268,34 @@ def test_returns_api_and_bad_input(client: TestClient, db: Session, world: World
     assert done.json()["state"] == "completed" and done.json()["posting_id"]
     lookup = client.get(f"/api/v1/service-cards/{card.number}").json()
     assert lookup["state"] == "returned" and lookup["in_warranty"] is False
+
+
+def test_cancelling_a_return_withdraws_its_pending_compensation_request(
+    db: Session, world: World
+) -> None:
+    from cardops.approvals.models import ApprovalRequest
+
+    stocked(db, world)
+    card = register(db, world, 3)
+    agent = make_user(db, "after_sales_specialist")
+    item = service.create_return(
+        session=db,
+        actor=agent,
+        data=service.ReturnInput(
+            card_number=card.number,
+            kind="return",
+            reason="non_quality",
+            compensation=5000,
+            request_approval=True,
+        ),
+    )
+    request = db.get(ApprovalRequest, item.approval_request_id)
+    assert request is not None and request.state == "pending"
+    # another clerk cancels it: the supervisor is not left with a request about nothing
+    service.cancel(session=db, actor=world.admin, return_id=item.id, reason="客户不退了")
+    assert item.state == "cancelled"
+    assert request.state == "withdrawn"
+    assert item.compensation_state == "rejected"
+    supervisor = make_user(db, "call_supervisor")
+    with pytest.raises(InvalidTransition):
+        approvals.approve(session=db, actor=supervisor, request_id=request.id)

@@ -550,6 +550,24 @@ def withdraw(
         raise PermissionDenied(
             "Only the submitter of request {number} may withdraw it.", number=request.number
         )
+    return _withdraw(session, actor, request, comment)
+
+
+def withdraw_for_subject(
+    *, session: Session, actor: User, request_id: int, comment: str
+) -> ApprovalRequest | None:
+    """Close a request whose subject its own service has just closed (a cancelled return, say),
+    whoever closed it: there is nothing left to decide. A request no longer open is left as
+    it is (returns None)."""
+    request = _load_for_update(session, request_id)
+    if not request.can_become(RequestState.WITHDRAWN):
+        return None
+    return _withdraw(session, actor, request, comment)
+
+
+def _withdraw(
+    session: Session, actor: User, request: ApprovalRequest, comment: str
+) -> ApprovalRequest:
     request.check_transition(RequestState.WITHDRAWN)
     comment = _text(comment, field="comment", max_len=COMMENT_MAX)
     before = _state_snapshot(request)

@@ -65,6 +65,11 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class RateLimited(Conflict):
+    status = 429
+    code = "rate_limited"
+
+
 class PermissionDenied(CardopsError):
     status = 403
     code = "permission_denied"

@@ -3,7 +3,6 @@ assign on-us card numbers and PINs."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cardops.gateway.aio import run_loop
 from cardops.gateway.config import GatewayConfig
 
 NAME = "gateway"
@@ -49,7 +49,7 @@ def gateway(
     out.print(
         f"cardops gateway:  [bold]{config.host}:{config.port}[/bold] (ISO 8583, 2-byte length)"
     )
-    asyncio.run(serve(config))
+    run_loop(serve(config))
 
 
 @app.command("issuer-sim")
@@ -71,7 +71,7 @@ def issuer_sim(
         async with server:
             await server.serve_forever()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 @app.command("loadgen")
@@ -83,6 +83,13 @@ def loadgen(
     route: str = typer.Option("on-us", help="Cards of the lab file to use: on-us or upstream."),
     lab: Path = typer.Option(None, help="Lab file (default var/lab.json)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    rate: float = typer.Option(
+        None,
+        "--rate",
+        min=1,
+        help="Open loop: this many requests/s in total, spread over the connections, latency"
+        " counted from each request's scheduled send time (default: closed loop, capacity).",
+    ),
 ) -> None:
     """Drive N terminal connections (sign-on, then purchases with PIN and MAC)."""
     from cardops.core.config import get_settings
@@ -93,7 +100,7 @@ def loadgen(
     cards = [
         c for c in data.get("cards", []) if c.get("route") == route and c.get("balance", 0) > 0
     ]
-    result = asyncio.run(
+    result = run_loop(
         run_load(
             host=host,
             port=port,
@@ -101,6 +108,7 @@ def loadgen(
             cards=cards,
             connections=connections,
             seconds=seconds,
+            rate=rate,
         )
     )
     summary = result.summary()
@@ -113,6 +121,8 @@ def loadgen(
         f"p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, p99 {summary['p99_ms']} ms"
     )
     out.print(f"response codes: {summary['codes']}; errors: {summary['errors']}")
+    if rate:
+        out.print(f"paced at {rate:g}/s; sent late (> 1 ms after schedule): {summary['late']}")
 
 
 @app.command("assign-pan")

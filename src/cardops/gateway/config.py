@@ -46,6 +46,11 @@ class GatewayConfig:
     )
     pin_tries: int = field(default_factory=lambda: _int("CARDOPS_GATEWAY_PIN_TRIES", 3))
     max_batch: int = 256
+    # a batch smaller than ``batch_linger_below`` waits this long for more requests first
+    batch_linger_ms: float = field(
+        default_factory=lambda: _int("CARDOPS_GATEWAY_BATCH_LINGER_US", 2000) / 1000
+    )
+    batch_linger_below: int = 8
     node: str = ""
     decline_alert_ratio: float = 0.5  # alert when more than half of the last minute declines
     alert_recipient: str = field(

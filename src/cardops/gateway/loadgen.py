@@ -1,5 +1,18 @@
 """``cardops loadgen``: N terminal connections, each signing on and then sending purchases
-with a PIN block and a MAC one after another; prints throughput and latency percentiles."""
+with a PIN block and a MAC; prints throughput and latency percentiles.
+
+Two modes:
+
+* **closed loop** (default, ``rate=None``): each connection sends its next purchase as soon as
+  the previous answer arrived. This measures *capacity* (the most approved purchases per
+  second); its latency is not a service figure, since with N connections and no think time
+  the mean latency is N / throughput by construction.
+* **open loop, paced** (``rate=R``): R requests per second in total, spread evenly over the
+  connections (connection *i* of N sends at ``t0 + i/R + k·N/R``), each connection still with
+  one request outstanding at a time. When an answer comes late, the next request goes out as
+  soon as it arrives, but its latency is still counted from its *scheduled* send time, so a
+  stall shows in the percentiles of every request it delayed (no coordinated omission).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +35,8 @@ class LoadResult:
     codes: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    rate: float | None = None  # paced requests/s; None: closed loop
+    late: int = 0  # paced: requests sent more than 1 ms after their scheduled time
 
     def percentile(self, p: float) -> float:
         if not self.latencies:
@@ -48,6 +63,9 @@ class LoadResult:
             "p99_ms": round(self.percentile(99) * 1000, 2),
             "codes": dict(self.codes),
             "errors": self.errors,
+            "mode": "closed" if self.rate is None else "paced",
+            "rate": self.rate,
+            "late": self.late,
         }
 
 
@@ -63,13 +81,17 @@ async def run_load(
     warmup: float = 1.0,
     echo: bool = False,
     stan_start: int | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Closed loop: each connection has one request in flight at a time. STANs start at
-    ``stan_start`` (default: from the clock), so that runs on the same day do not repeat
-    each other's TID + STAN + date (a repeat is answered from the journal)."""
+    """Each connection has one request in flight at a time: closed loop, or paced at ``rate``
+    requests/s in total (see the module). STANs start at ``stan_start`` (default: from the
+    clock), so that runs on the same day do not repeat each other's TID + STAN + date (a
+    repeat is answered from the journal)."""
     if not terminals or not cards:
         raise ValueError("give at least one terminal and one card")
-    result = LoadResult()
+    if rate is not None and rate <= 0:
+        raise ValueError("rate must be positive")
+    result = LoadResult(rate=rate)
     sessions: dict[str, TerminalSession] = {}
     clients: list[tuple[AsyncTerminal, int]] = []
     for i in range(connections):
@@ -89,20 +111,37 @@ async def run_load(
             if response.get("39") != "00":
                 raise RuntimeError(f"terminal {spec['tid']} did not sign on: {response.get('39')}")
         clients.append((client, i))
-    stop_at = time.perf_counter() + warmup + seconds
-    measure_from = time.perf_counter() + warmup
+    begin = time.perf_counter()
+    stop_at = begin + warmup + seconds
+    measure_from = begin + warmup
+    count = len(clients)
 
     async def drive(client: AsyncTerminal, index: int) -> None:
         card_cycle = itertools.cycle(cards[index % len(cards) :] + cards[: index % len(cards)])
+        interval = count / rate if rate else 0.0
+        scheduled = begin + (index / rate if rate else 0.0)
         while True:
-            now = time.perf_counter()
-            if now >= stop_at:
+            if rate:
+                if scheduled >= stop_at:
+                    return
+                if time.perf_counter() > stop_at + seconds:
+                    # hopelessly behind: what is still scheduled counts as failed, not as absent
+                    result.errors += int((stop_at - max(scheduled, measure_from)) / interval) + 1
+                    return
+                wait = scheduled - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                elif wait < -0.001 and scheduled >= measure_from:
+                    result.late += 1
+            elif time.perf_counter() >= stop_at:
                 return
             card = next(card_cycle)
             request = client.session.purchase(
                 card["pan"], amount, pin=card.get("pin"), expiry=card.get("expiry")
             )
-            started = time.perf_counter()
+            # paced: latency from the scheduled send time (a late send counts its delay)
+            started = scheduled if rate else time.perf_counter()
+            scheduled += interval
             try:
                 response = await client.call(request, timeout=10)
             except (TimeoutError, ConnectionError, OSError):
@@ -115,7 +154,9 @@ async def run_load(
                 result.sent += 1
 
     await asyncio.gather(*(drive(c, i) for c, i in clients))
-    result.seconds = max(0.001, time.perf_counter() - measure_from)
+    # paced: the measured window is the scheduled one (the last answers may come after it)
+    end = stop_at if rate else time.perf_counter()
+    result.seconds = max(0.001, end - measure_from)
     for client, _ in clients:
         await client.close()
     return result

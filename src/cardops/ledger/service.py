@@ -161,7 +161,10 @@ def _account_fields(
     owner_type: str | None,
     owner_id: int | None,
     parent_code: str | None,
+    parents: dict[str, Account | None] | None = None,
 ) -> dict[str, Any]:
+    """The checked columns of a new account. ``parents`` caches parent look-ups across many
+    calls (bulk opening)."""
     code = _text(code, field="code", max_length=64)
     if not _CODE.match(code):
         raise ValidationFailed(
@@ -196,7 +199,12 @@ def _account_fields(
     values["owner_type"], values["owner_id"] = owner_type, owner_id
     values["parent"] = None
     if parent_code:
-        parent = find_account(session, parent_code)
+        if parents is None:
+            parent = find_account(session, parent_code)
+        elif parent_code in parents:
+            parent = parents[parent_code]
+        else:
+            parent = parents[parent_code] = find_account(session, parent_code)
         if parent is None:
             raise ValidationFailed(
                 "There is no account “{account}”.", field="parent", account=parent_code[:64]
@@ -286,6 +294,87 @@ def ensure_account(
         parent_code=parent_code,
         permission=permission,
     )
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """One account for :func:`ensure_accounts` (the fields of :func:`create_account`)."""
+
+    code: str
+    name_en: str
+    name_zh: str
+    type: str
+    parent_code: str | None = None
+    owner_type: str | None = None
+    owner_id: int | None = None
+    currency: str | None = None
+
+
+def ensure_accounts(
+    *,
+    session: Session,
+    actor: User,
+    specs: Sequence[AccountSpec],
+    permission: str = LEDGER_ACCOUNTS,
+) -> int:
+    """Open every account of ``specs`` that does not exist yet, in bulk: one query per 500
+    codes for what exists, one multi-row insert for the rest, one audit entry
+    (``ledger.accounts_created``, entity ``ledger_accounts``/``bulk``) listing the codes
+    opened. Each spec is checked like
+    :func:`create_account` checks its arguments (the first bad one raises, nothing is opened).
+    Existing accounts are left as they are. Returns how many were opened."""
+    require(actor, permission)
+    wanted: dict[str, AccountSpec] = {}
+    for spec in specs:
+        wanted.setdefault(spec.code.strip() if isinstance(spec.code, str) else spec.code, spec)
+    codes = sorted(wanted)
+    existing: set[str] = set()
+    for start in range(0, len(codes), 500):
+        existing.update(
+            session.execute(
+                select(Account.code).where(Account.code.in_(codes[start : start + 500]))
+            ).scalars()
+        )
+    missing = [code for code in codes if code not in existing]
+    if not missing:
+        return 0
+    parents: dict[str, Account | None] = {}
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for code in missing:
+        spec = wanted[code]
+        values = _account_fields(
+            session,
+            code=spec.code,
+            name_en=spec.name_en,
+            name_zh=spec.name_zh,
+            type=spec.type,
+            currency=spec.currency,
+            owner_type=spec.owner_type,
+            owner_id=spec.owner_id,
+            parent_code=spec.parent_code,
+            parents=parents,
+        )
+        parent = values.pop("parent")
+        rows.append(
+            {
+                **values,
+                "parent_id": parent.id if parent is not None else None,
+                "is_active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    session.flush()
+    session.execute(insert(cast(Table, Account.__table__)), rows)
+    record(
+        session,
+        actor,
+        "ledger.accounts_created",
+        ("ledger_accounts", "bulk"),
+        after={"count": len(missing), "codes": missing},
+    )
+    return len(missing)
 
 
 def update_account(

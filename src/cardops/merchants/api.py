@@ -219,6 +219,31 @@ def reject_merchant(db: DB, user: ApiUser, merchant_id: RecordId, body: ReasonIn
     return merchant_out(db, merchant)
 
 
+def _status(db: DB, user: ApiUser, merchant_id: int, action: str, reason: str) -> MerchantOut:
+    merchant = service.change_merchant_status(
+        session=db, actor=user, merchant_id=merchant_id, action=action, reason=reason
+    )
+    db.commit()
+    return merchant_out(db, merchant)
+
+
+@router.post("/merchants/{merchant_id}/suspend", response_model=MerchantOut)
+def suspend_merchant(db: DB, user: ApiUser, merchant_id: RecordId, body: ReasonIn) -> MerchantOut:
+    """Suspend: the gateway declines the merchant's terminals until it is reinstated."""
+    return _status(db, user, merchant_id, "suspend", body.reason)
+
+
+@router.post("/merchants/{merchant_id}/reinstate", response_model=MerchantOut)
+def reinstate_merchant(db: DB, user: ApiUser, merchant_id: RecordId, body: ReasonIn) -> MerchantOut:
+    return _status(db, user, merchant_id, "reinstate", body.reason)
+
+
+@router.post("/merchants/{merchant_id}/close", response_model=MerchantOut)
+def close_merchant(db: DB, user: ApiUser, merchant_id: RecordId, body: ReasonIn) -> MerchantOut:
+    """Close for good; every terminal of the merchant must be cancelled first."""
+    return _status(db, user, merchant_id, "close", body.reason)
+
+
 # --- activation cases ---------------------------------------------------------------------
 
 

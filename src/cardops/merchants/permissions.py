@@ -33,6 +33,12 @@ MERCHANTS_KYC = define(
     group="merchants",
     roles=["user_mgmt_reviewer"],
 )
+MERCHANTS_STATUS = define(
+    "merchants.status",
+    N_("Suspend, reinstate and close approved merchants"),
+    group="merchants",
+    roles=["user_mgmt_reviewer", "business_manager", "operations_director"],
+)
 ACTIVATIONS_APPLY = define(
     "merchants.apply",
     N_("File activation, change and cancellation applications for terminals"),

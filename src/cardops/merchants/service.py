@@ -64,6 +64,7 @@ from cardops.merchants.permissions import (
     ACTIVATIONS_REVIEW_ALL,
     MERCHANTS_EDIT,
     MERCHANTS_KYC,
+    MERCHANTS_STATUS,
     MERCHANTS_VIEW,
 )
 from cardops.parties import service as parties
@@ -737,6 +738,60 @@ def reject_kyc(*, session: Session, actor: User, merchant_id: int, reason: str) 
     session.flush()
     record(session, actor, "merchant.kyc_rejected", merchant, before=before, reason=clean)
     return merchant
+
+
+# --- suspension and closing -----------------------------------------------------------------
+
+# what each status action does: the state it moves to and its audit/history name
+STATUS_ACTIONS: dict[str, tuple[MerchantState, str]] = {
+    "suspend": (MerchantState.SUSPENDED, "merchant.suspended"),
+    "reinstate": (MerchantState.APPROVED, "merchant.reinstated"),
+    "close": (MerchantState.CLOSED, "merchant.closed"),
+}
+
+
+def set_merchant_status(
+    session: Session, actor: User, merchant: Merchant, action: str, reason: str
+) -> Merchant:
+    """Suspend (暂停: the gateway declines its terminals), reinstate or close ``merchant``,
+    with the reason in its history. The caller has checked the actor's permission (the merchant
+    desk's *merchants.status*, or risk's own when an alert suspends a merchant). Closing needs
+    every terminal of the merchant cancelled first. Suspending a suspended merchant changes
+    nothing (returns it as it is)."""
+    target, event = STATUS_ACTIONS[action]
+    clean = _text(reason, field="reason", max_length=500, required=True)
+    if merchant.state == target.value and target == MerchantState.SUSPENDED:
+        return merchant
+    if target == MerchantState.CLOSED:
+        live = session.scalar(
+            select(func.count(Terminal.id)).where(
+                Terminal.merchant_id == merchant.id,
+                Terminal.state.in_([TerminalState.INSTALLED.value, TerminalState.ACTIVATED.value]),
+            )
+        )
+        if live:
+            raise Conflict(
+                "Merchant {name} still has {count} terminals installed; cancel them first.",
+                field="reason",
+                name=merchant.name,
+                count=live,
+            )
+    before = snapshot(merchant)
+    merchant.transition(target)
+    session.flush()
+    record(session, actor, event, merchant, before=before, reason=clean)
+    return merchant
+
+
+def change_merchant_status(
+    *, session: Session, actor: User, merchant_id: int, action: str, reason: str
+) -> Merchant:
+    """The merchant desk's suspend / reinstate / close (see :func:`set_merchant_status`)."""
+    require(actor, MERCHANTS_STATUS)
+    if action not in STATUS_ACTIONS:
+        raise ValidationFailed("Choose a value from the list.", field="action")
+    merchant = get_merchant(session=session, merchant_id=merchant_id, actor=actor)
+    return set_merchant_status(session, actor, merchant, action, reason)
 
 
 # --- activation cases ---------------------------------------------------------------------

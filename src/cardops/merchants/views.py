@@ -34,6 +34,7 @@ from cardops.merchants.permissions import (
     ACTIVATIONS_REVIEW_ALL,
     MERCHANTS_EDIT,
     MERCHANTS_KYC,
+    MERCHANTS_STATUS,
     MERCHANTS_VIEW,
 )
 from cardops.merchants.reports import bar_chart_svg, report_xlsx
@@ -380,6 +381,13 @@ def merchant_upload(console: ConsoleForm, merchant_id: RecordId) -> Response:
     return console.redirect(f"/merchants/{merchant_id}#documents")
 
 
+STATUS_MESSAGES = {
+    "suspend": N_("Merchant suspended; its terminals are declined until it is reinstated."),
+    "reinstate": N_("Merchant reinstated."),
+    "close": N_("Merchant closed."),
+}
+
+
 @router.post("/merchants/{merchant_id:int}/{action}", response_class=HTMLResponse)
 def merchant_action(console: ConsoleForm, merchant_id: RecordId, action: str) -> Response:
     values = _values(console, ("note", "reason"))
@@ -406,6 +414,16 @@ def merchant_action(console: ConsoleForm, merchant_id: RecordId, action: str) ->
                 reason=values["reason"],
             )
             message = N_("KYC rejected; the merchant goes back for correction.")
+        elif action in service.STATUS_ACTIONS:
+            require(console.user, MERCHANTS_STATUS)
+            service.change_merchant_status(
+                session=console.db,
+                actor=console.user,
+                merchant_id=merchant_id,
+                action=action,
+                reason=values["reason"],
+            )
+            message = STATUS_MESSAGES[action]
         else:
             return Response(status_code=404)
     except CardopsError as exc:

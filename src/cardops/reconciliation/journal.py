@@ -8,6 +8,8 @@ it, is SUCCESS when it was approved and not reversed, otherwise FAILED.
 SQLite: the database concatenates each slice of ids into one text blob (``group_concat``)
 that Polars parses, so Python never builds an object per row. PostgreSQL: ``COPY (…) TO
 STDOUT`` streamed into Polars. Both run on the session's own connection (same transaction).
+On SQLite, id ranges that a settled window left a still-valid snapshot of (see
+:mod:`cardops.settlement.snapshot`) are read from that snapshot instead of the database.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from sqlalchemy.orm import Session
 
 from cardops.core.config import get_settings
 from cardops.gateway.models import Journal
+from cardops.settlement import columns as journal_columns
+from cardops.settlement import snapshot as snapshots
+from cardops.settlement.snapshot import Snapshot
 
 KINDS: dict[str, str] = {
     "purchase": "PURCHASE",
@@ -33,10 +38,8 @@ KINDS: dict[str, str] = {
     "reversal": "REVERSAL",
 }
 TXN_TYPE = pl.Enum(list(KINDS.values()))
-SLICE = 1_000_000  # ids per group_concat blob on SQLite
 
-# name -> (SQL expression, printf conversion on SQLite, Polars dtype)
-_BASE: dict[str, tuple[str, str, Any]] = {
+_BASE: journal_columns.Columns = {
     "id": ("id", "%d", pl.Int64),
     "tid": ("tid", "%s", pl.String),
     "stan": ("stan", "%s", pl.String),
@@ -46,7 +49,7 @@ _BASE: dict[str, tuple[str, str, Any]] = {
     "ok": ("(CASE WHEN approved AND NOT reversed THEN 1 ELSE 0 END)", "%d", pl.Int8),
     "merchant_id": ("coalesce(merchant_id, 0)", "%d", pl.Int64),
 }
-_EXPORT: dict[str, tuple[str, str, Any]] = {
+_EXPORT: journal_columns.Columns = {
     "mid": ("mid", "%s", pl.String),
     "auth_code": ("auth_code", "%s", pl.String),
     "pan_masked": ("pan_masked", "%s", pl.String),
@@ -65,7 +68,7 @@ def window(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _columns(export: bool) -> dict[str, tuple[str, str, Any]]:
+def _columns(export: bool) -> journal_columns.Columns:
     return {**_BASE, **(_EXPORT if export else {})}
 
 
@@ -91,7 +94,7 @@ def load_day(
         else "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
     )
     exprs = [sql.format(created=created) for sql, _, _ in columns.values()]
-    schema = {name: dtype for name, (_, _, dtype) in columns.items()}
+    schema = journal_columns.schema_of(columns)
     raw: Any = session.connection().connection.driver_connection
     parts: list[pl.DataFrame] = []
     if dialect == "sqlite":
@@ -103,22 +106,38 @@ def load_day(
             )
         ).one()
         if first is not None and last is not None and first <= last:
+            # ids a settled window's snapshot still holds exactly are read from it
+            ranges: list[tuple[int, int, Snapshot | None]] = []  # [start, end) of ids
+            at = first
+            for snap in [] if export else snapshots.usable(session, first, last):
+                a, b = max(first, snap.first_id + 1), min(last, snap.last_id)
+                if a > b or a < at:
+                    continue
+                if at < a:
+                    ranges.append((at, a, None))
+                ranges.append((a, b + 1, snap))
+                at = b + 1
+            if at <= last:
+                ranges.append((at, last + 1, None))
             # one printf per row (no intermediate strings), one blob per slice of ids
-            pattern = "\x1f".join(conv for _, conv, _ in columns.values())
-            sql = (
-                f"SELECT CAST(group_concat(printf('{pattern}', {', '.join(exprs)}), char(10)) "
-                "AS BLOB) FROM gateway_journal "
-                f"WHERE id >= ? AND id < ? AND {where}"
-            )
+            sql = journal_columns.blob_sql(columns, f"id >= ? AND id < ? AND {where}", exprs)
             cursor = raw.cursor()
-            start = first
-            while start <= last:
-                blob = cursor.execute(sql, (start, min(start + SLICE, last + 1))).fetchone()[0]
-                if blob:
-                    parts.append(_read(bytes(blob), schema))
-                start += SLICE
-                if progress:
-                    progress(min(1.0, (start - first) / max(1, last - first + 1)))
+            for a, b, piece in ranges:
+                if piece is not None:
+                    part = piece.frame(local_date, a, b - 1)
+                    if part.height:
+                        parts.append(part.select(list(schema)).cast(schema))  # type: ignore[arg-type]
+                    continue
+                start = a
+                while start < b:
+                    blob = cursor.execute(
+                        sql, (start, min(start + journal_columns.SLICE, b))
+                    ).fetchone()[0]
+                    if blob:
+                        parts.append(journal_columns.read(bytes(blob), schema))
+                    start += journal_columns.SLICE
+                    if progress:
+                        progress(min(1.0, (start - first) / max(1, last - first + 1)))
             cursor.close()
     else:
         sql = (
@@ -130,22 +149,11 @@ def load_day(
             for data in copy:
                 buffer.write(data)
         if buffer.tell():
-            parts.append(_read(buffer.getvalue(), schema))
+            parts.append(journal_columns.read(buffer.getvalue(), schema))
         if progress:
             progress(1.0)
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
     return _shape(frame, local_date, export)
-
-
-def _read(blob: bytes, schema: dict[str, Any]) -> pl.DataFrame:
-    return pl.read_csv(
-        blob,
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        schema=schema,
-        empty_string_is_null=False,
-    )
 
 
 def _shape(frame: pl.DataFrame, local_date: str, export: bool) -> pl.DataFrame:

@@ -1274,9 +1274,19 @@ def item_label(item: ChecklistItem, locale: str) -> str:
 # --- field service: visits -----------------------------------------------------------------
 
 
+def _visit_visible(session: Session, actor: User, visit: FieldVisit) -> bool:
+    """Provider staff see the visits to their subtree's merchants, and those they booked or
+    are sent on; HQ staff see every visit."""
+    visible = visible_provider_ids(session, actor)
+    if visible is None or actor.id in (visit.created_by_id, visit.technician_id):
+        return True
+    merchant = session.get(Merchant, visit.merchant_id) if visit.merchant_id else None
+    return merchant is not None and merchant.provider_id in visible
+
+
 def get_visit(*, session: Session, visit_id: int, actor: User | None = None) -> FieldVisit:
     visit = session.get(FieldVisit, visit_id) if _in_range(visit_id) else None
-    if visit is None:
+    if visit is None or (actor is not None and not _visit_visible(session, actor, visit)):
         raise NotFound("No field visit with number {id}.", id=visit_id)
     if actor is not None:
         require(actor, REPAIRS_VIEW)
@@ -1295,6 +1305,16 @@ def list_visits(
     require(actor, REPAIRS_VIEW)
     limit, offset = _page(limit, offset)
     stmt = select(FieldVisit).order_by(FieldVisit.id.desc())
+    visible = visible_provider_ids(session, actor)
+    if visible is not None:
+        scoped = select(Merchant.id).where(Merchant.provider_id.in_(visible))
+        stmt = stmt.where(
+            or_(
+                FieldVisit.merchant_id.in_(scoped),
+                FieldVisit.created_by_id == actor.id,
+                FieldVisit.technician_id == actor.id,
+            )
+        )
     if state:
         stmt = stmt.where(FieldVisit.state == state[:12])
     text = " ".join(parties.plain_text(q).split())[:64]
@@ -1333,6 +1353,22 @@ def visit_replacements(session: Session, visit: FieldVisit) -> list[Replacement]
     )
 
 
+def technicians(session: Session) -> list[User]:
+    """Active console users holding the technician role (维修技术员), for the visit form."""
+    from cardops.auth.models import Role, UserRole
+
+    return list(
+        session.execute(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .join(Role, Role.id == UserRole.role_id)
+            .where(Role.code == "technician", User.is_active.is_(True), User.is_system.is_(False))
+            .order_by(User.display_name)
+            .distinct()
+        ).scalars()
+    )
+
+
 def schedule_visit(
     *,
     session: Session,
@@ -1363,6 +1399,8 @@ def schedule_visit(
     merchant = None
     if merchant_id is not None:
         merchant = session.get(Merchant, merchant_id) if _in_range(merchant_id) else None
+        if merchant is not None and not _visible(session, actor, merchant.provider_id):
+            merchant = None  # another provider's merchant: as if it did not exist
         if merchant is None:
             errors.add(
                 ValidationFailed(
@@ -1382,8 +1420,13 @@ def schedule_visit(
     device = errors.check(_text, serial, field="serial", max_length=40)
     if clean_mode == "scheduled" and scheduled_at is None:
         errors.add(ValidationFailed("Enter the date and time of the visit.", field="scheduled_at"))
+    technician = (
+        session.get(User, technician_id)
+        if technician_id is not None and _in_range(technician_id)
+        else None
+    )
     if technician_id is not None and (
-        not _in_range(technician_id) or session.get(User, technician_id) is None
+        technician is None or not technician.is_active or technician.is_system
     ):
         errors.add(ValidationFailed("Choose a value from the list.", field="technician_id"))
     ticket = errors.check(_ticket, session, ticket_id)

@@ -12,8 +12,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.channel.models import Provider
+from cardops.channel.service import visible_provider_ids
 from cardops.core.config import get_settings
 from cardops.core.errors import CardopsError, NotFound, ValidationFailed
 from cardops.core.i18n import N_, gettext
@@ -299,7 +301,6 @@ def _case_page(
     location = db.get(Location, unit.location_id) if unit is not None else None
     events = service.case_events(db, case)
     actors = {e.actor_id for e in events if e.actor_id}
-    from cardops.auth.models import User
 
     names = {
         u.id: u.display_name for u in db.execute(select(User).where(User.id.in_(actors))).scalars()
@@ -562,6 +563,7 @@ VISIT_FIELDS = (
     "warranty_other",
     "serial",
     "scheduled_at",
+    "technician_id",
     "ticket",
     "registration_number",
     "problem",
@@ -569,10 +571,16 @@ VISIT_FIELDS = (
 
 
 def _merchants(console: Console) -> list[tuple[str, str]]:
-    rows = console.db.execute(
-        select(Merchant).where(Merchant.state == "approved").order_by(Merchant.name).limit(500)
-    ).scalars()
+    stmt = select(Merchant).where(Merchant.state == "approved")
+    visible = visible_provider_ids(console.db, console.user)
+    if visible is not None:
+        stmt = stmt.where(Merchant.provider_id.in_(visible))
+    rows = console.db.execute(stmt.order_by(Merchant.name).limit(500)).scalars()
     return [(str(m.id), f"{m.name} {m.mid or ''}".strip()) for m in rows]
+
+
+def _technicians(console: Console) -> list[tuple[str, str]]:
+    return [(str(u.id), u.display_name) for u in service.technicians(console.db)]
 
 
 def _visit_form(
@@ -583,6 +591,7 @@ def _visit_form(
         status_code=status_code,
         values=values,
         merchants=_merchants(console),
+        technicians=_technicians(console),
         **_labels(),
         **extra,
     )
@@ -631,6 +640,7 @@ def visit_create(console: ConsoleForm) -> Response:
             warranty_other=values["warranty_other"],
             serial=values["serial"],
             scheduled_at=_local_dt(values["scheduled_at"], "scheduled_at"),
+            technician_id=_int_or_none(values["technician_id"], "technician_id"),
             ticket_id=ticket.id if ticket is not None else None,
             registration_number=values["registration_number"],
             problem=values["problem"],
@@ -660,6 +670,7 @@ def _visit_page(
         visit=visit,
         ticket=_ticket_info(console, visit.ticket_id),
         merchant=db.get(Merchant, visit.merchant_id) if visit.merchant_id else None,
+        technician=db.get(User, visit.technician_id) if visit.technician_id else None,
         checks=service.visit_checks(db, visit),
         items=[(i.code, service.item_label(i, console.locale)) for i in items],
         replacements=service.visit_replacements(db, visit),

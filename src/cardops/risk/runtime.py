@@ -8,8 +8,8 @@ total into approve / review / decline. Review lets the request through and opens
 decline answers the scenario's (or the highest-scoring fired rule's) code and opens an alert.
 
 ``prefetch`` (once per batch, before its first ``evaluate``) starts the batch: with Redis
-aggregates it reads every key the batch's requests will need in one pipelined round trip, so
-``evaluate`` makes none. In both modes, while a batch runs, each request also sees the batch's
+aggregates it sends the read of every key the batch's requests will need (one script call),
+and the first ``evaluate`` collects the answer, so no request makes a round trip of its own. In both modes, while a batch runs, each request also sees the batch's
 earlier requests of the same card, terminal and merchant on top of the stored figures (they
 are recorded only when the batch commits): each counts one request in every window, its
 amount in the sums unless the risk step declined it (provisionally, as the rating limits
@@ -258,6 +258,7 @@ class RiskRuntime:
         stoplist: Any = None,
         clock: Any = None,
         onus_bin: str = "621234",
+        hashes: Any = None,
     ) -> None:
         from cardops.core.config import get_settings
 
@@ -267,6 +268,8 @@ class RiskRuntime:
         # () -> the gateway's stop list (pan hash → reason), which it replaces when it reloads
         self.stoplist = stoplist if stoplist is not None else dict
         self.onus_bin = onus_bin
+        # () -> the PAN hashes the gateway computed for the running batch (or None)
+        self.hashes = hashes
         self.clock = clock or time.time
         self.tz = ZoneInfo(get_settings().timezone)
         self.scenarios: list[LoadedScenario] = []
@@ -306,6 +309,8 @@ class RiskRuntime:
             return
         self.scenarios = load_scenarios(session, self.programs)
         self.variables = needed(self.scenarios)
+        if isinstance(self.store, RedisStore):
+            self.store.want(self.variables)  # read only what the active rules read
         self.ratings = load_ratings(session)
         self.version = version
         log.info(
@@ -326,6 +331,8 @@ class RiskRuntime:
         if not isinstance(store, RedisStore):
             return
         store.end_batch()
+        if store.wanted is not self.variables:  # read only what the active rules read
+            store.want(self.variables)
         started, cpu = time.perf_counter(), time.thread_time()
         try:
             self._prefetch(store, items)
@@ -343,8 +350,12 @@ class RiskRuntime:
             return
         now = self.clock()
         today = datetime.fromtimestamp(now, self.tz)
+        local_day = today.strftime("%Y%m%d")
         probes: list[Probe] = []
-        hashes: dict[str, str] = {}
+        known = self.hashes() if self.hashes is not None else None
+        if not isinstance(known, dict):
+            known = {}
+        hashes: dict[str, str] = {}  # those computed here (the engine's are left alone)
         for ctx in items:
             msg = ctx.msg
             if ctx.stage != "new" or ctx.preset or msg.get("t") not in ("0100", "0200"):
@@ -353,11 +364,11 @@ class RiskRuntime:
             pan = msg.get("2", "")
             card = None
             if pan:
-                card = hashes.get(pan)
+                card = known.get(pan) or hashes.get(pan)
                 if card is None:
                     card = hashes[pan] = crypto.pan_hash(pan)
             mmdd = msg.get("13", "")
-            day = today.strftime("%Y%m%d")
+            day = local_day
             if isinstance(mmdd, str) and len(mmdd) == 4 and mmdd.isdigit():
                 year = today.year - 1 if int(mmdd[:2]) - today.month > 6 else today.year
                 day = f"{year}{mmdd}"
@@ -743,6 +754,8 @@ def rebuild(
             _seed_windows(store, batch)
             batch = []
     _seed_windows(store, batch)
+    if isinstance(store, RedisStore):
+        store.flush()  # written, or the start fails loudly
     # usual amounts, pairs and totals come from longer periods: seeded directly
     approved = (
         Journal.response_code == "00",
@@ -823,6 +836,8 @@ def install(engine: Any) -> RiskRuntime | None:
             sessions=engine.sessions,
             stoplist=lambda: engine.stoplist,
             onus_bin=engine.config.onus_bin,
+            # the batch's PAN hashes, computed by the engine's prefetch just before ours
+            hashes=lambda: getattr(engine, "prefetched_hashes", None),
         )
         with engine.sessions() as session:
             engine.refresh_stoplist(session)

@@ -703,24 +703,15 @@ def _stop_card(session: Session, actor: User, alert: Alert, note: str) -> None:
 
 
 def _suspend_merchant(session: Session, actor: User, alert: Alert, note: str) -> None:
-    from cardops.merchants.models import Merchant, MerchantState
+    from cardops.merchants.models import Merchant
+    from cardops.merchants.service import set_merchant_status
 
     require(actor, RISK_SUSPEND)
     merchant = session.get(Merchant, alert.merchant_id) if alert.merchant_id else None
     if merchant is None:
         raise ValidationFailed("This alert has no merchant to suspend.", field="outcome")
-    if merchant.state != MerchantState.SUSPENDED.value:
-        before = snapshot(merchant)
-        merchant.transition(MerchantState.SUSPENDED)
-        session.flush()
-        record(
-            session,
-            actor,
-            "merchant.suspended",
-            merchant,
-            before=before,
-            reason=f"risk alert {alert.id}: {note}"[:500],
-        )
+    # the merchants domain's own suspension (state, history, audit); risk holds its permission
+    set_merchant_status(session, actor, merchant, "suspend", f"risk alert {alert.id}: {note}"[:500])
     _event(session, actor, alert, "merchant_suspended", merchant=merchant.name)
 
 

@@ -44,6 +44,7 @@ from cardops.core.errors import (
     Conflict,
     FieldErrors,
     NotFound,
+    RateLimited,
     ValidationFailed,
 )
 from cardops.core.i18n import N_
@@ -911,11 +912,6 @@ def submit_web_form(
     )
 
 
-class RateLimited(Conflict):
-    status = 429
-    code = "rate_limited"
-
-
 # --- working on tickets ---------------------------------------------------------------------
 
 
@@ -1389,6 +1385,52 @@ def _thread_ticket(session: Session, message: Message) -> Ticket | None:
     return None
 
 
+# What an inbound e-mail is about, from words in its subject (then the start of its body):
+# the first kind whose words appear wins; an agent corrects it on the ticket when it is wrong.
+EMAIL_KIND_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("complaint", ("投诉", "不满", "complaint", "complain")),
+    (
+        "fault",
+        (
+            "故障",
+            "报修",
+            "坏了",
+            "死机",
+            "黑屏",
+            "无法",
+            "不能用",
+            "fault",
+            "broken",
+            "not working",
+        ),
+    ),
+    ("change", ("变更", "更改", "换绑", "迁址", "change request", "change of")),
+)
+EMAIL_URGENT_WORDS = ("紧急", "加急", "urgent", "asap")
+
+
+def classify_email(subject: str, body: str, headers: Message | None = None) -> tuple[str, str]:
+    """(kind, priority) of a new e-mail ticket: words in the subject or the body's first lines
+    choose complaint / fault / change (else inquiry); "urgent" words make it urgent, and the
+    sender's own high-importance flag (``Importance: high``, ``X-Priority: 1``/``2``) high."""
+    kind = "inquiry"
+    for text in (subject.lower(), body[:500].lower()):
+        found = next((k for k, words in EMAIL_KIND_WORDS if any(w in text for w in words)), None)
+        if found:
+            kind = found
+            break
+    head = f"{subject} {body[:200]}".lower()
+    priority = "normal"
+    if any(word in head for word in EMAIL_URGENT_WORDS):
+        priority = "urgent"
+    elif headers is not None:
+        importance = str(headers.get("Importance") or "").strip().lower()
+        flag = str(headers.get("X-Priority") or "").strip()[:1]
+        if importance == "high" or flag in ("1", "2"):
+            priority = "high"
+    return kind, priority
+
+
 def receive_email(session: Session, message: EmailMessage | Message) -> tuple[Ticket, bool]:
     """Turn an inbound e-mail into a ticket, or thread it into the ticket it answers.
 
@@ -1416,11 +1458,12 @@ def receive_email(session: Session, message: EmailMessage | Message) -> tuple[Ti
     created = False
     if ticket is None:
         person = session.scalars(select(Person).where(Person.email == sender).limit(1)).first()
+        kind, priority = classify_email(subject, body, message)
         ticket = create_ticket(
             session=session,
             actor=actor,
-            kind="inquiry",
-            priority="normal",
+            kind=kind,
+            priority=priority,
             subject=subject,
             description=body[:20000],
             contact_name=sender_name or sender.split("@", 1)[0],

@@ -56,9 +56,13 @@ def windows(db: DB, user: ApiUser) -> list[dict[str, Any]]:
     return [reports.window_row(w) for w in service.list_windows(db)]
 
 
-@router.get("/windows/{business_date}")
-def window(business_date: str, db: DB, user: ApiUser) -> dict[str, Any]:
+@router.get("/windows/{business_date}", response_model=None)
+def window(
+    business_date: str, db: DB, user: ApiUser, format: Literal["json", "xlsx"] = "json"
+) -> Any:
     summary = reports.day_summary(session=db, actor=user, day=_day(business_date))
+    if format == "xlsx":
+        return Response(reports.day_summary_xlsx(summary), media_type=XLSX)
     return {
         **reports.window_row(summary.window),
         "merchants": [

@@ -135,3 +135,13 @@ def payout_file(business_date: str, output: Path) -> None:
     with unit_of_work() as session:
         output.write_bytes(reports.payout_csv(session=session, actor=system_user(session), day=day))
     out.print(f"wrote {output}")
+
+
+@app.command("day-summary")
+def day_summary(business_date: str, output: Path) -> None:
+    """Write the day summary of a business day as an Excel workbook."""
+    day = service.parse_day(business_date)
+    with unit_of_work() as session:
+        summary = reports.day_summary(session=session, actor=system_user(session), day=day)
+        output.write_bytes(reports.day_summary_xlsx(summary))
+    out.print(f"wrote {output}")

@@ -269,6 +269,67 @@ def merchant_statement_xlsx(statement: MerchantStatement) -> bytes:
     return out.getvalue()
 
 
+def day_summary_xlsx(summary: DaySummary) -> bytes:
+    """The day summary as a workbook: the day's totals, one line per merchant (with the
+    payout and what is carried), one line per provider and card type (profit shares)."""
+    w = summary.window
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "summary"
+    ws.append(["结算日汇总 Day summary", w.business_date.isoformat(), w.state])
+    ws.append(["截止 Cut-off", w.cutoff])
+    ws.append([])
+    for label, value in (
+        ("笔数 Count", w.count),
+        ("交易额 Gross", _yuan(w.gross)),
+        ("手续费 Merchant fees", _yuan(w.fee)),
+        ("应结 Net to merchants", _yuan(w.net)),
+        ("银行手续费 Bank fees", _yuan(w.bank_fee)),
+        ("分润 Profit shares", _yuan(w.shares)),
+        ("总部留存 HQ margin", _yuan(w.hq_margin)),
+        ("调整 Adjustments", _yuan(w.adjustments)),
+    ):
+        ws.append([label, value])
+    merchants = wb.create_sheet("merchants")
+    merchants.append(
+        [
+            "商户号 MID",
+            "商户 Merchant",
+            "笔数 Count",
+            "撤销 Cancels",
+            "交易额 Gross",
+            "手续费 Fee",
+            "应结 Net",
+            "付款 Payout",
+            "结转 Carried",
+        ]
+    )
+    for r in summary.merchants:
+        merchants.append(
+            [
+                r.merchant.mid or "",
+                r.merchant.name,
+                r.count,
+                r.cancels,
+                _yuan(r.gross),
+                _yuan(r.fee),
+                _yuan(r.net),
+                _yuan(r.payout),
+                _yuan(r.carried),
+            ]
+        )
+    shares = wb.create_sheet("shares")
+    shares.append(
+        ["服务商 Provider", "名称 Name", "卡类型 Card", "笔数 Count", "交易额 Volume", "分润 Share"]
+    )
+    for provider, card_type, count, volume, share in summary.shares:
+        shares.append([provider.code, provider.name, card_type, count, _yuan(volume), _yuan(share)])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 def merchant_statement_pdf(statement: MerchantStatement) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas

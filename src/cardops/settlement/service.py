@@ -18,8 +18,15 @@ taking a step label (str); it is called at each step. The caller commits.
 Rounding rule: each fee (merchant discount, each provider's cost, the bank fee) is computed
 per transaction as ``(amount × bp + 5000) // 10000`` fen — to the fen, half up — and then
 capped by the rate card's per-transaction cap. A refund is charged back with the same rule on
-its own amount at the rates of the day it is settled in, so a full refund under the same rate
-cards claws back exactly what its purchase paid.
+its own amount at the merchant rates of its original sale's business day (the refund's own
+day when the sale is in the same window or has no window), so a full refund claws back
+exactly what its purchase paid even when the merchant's rate changed in between (provider and
+bank rate cards keep no history: the current ones apply).
+
+A void or reversal takes its original off once: in the original's window it nets the sale out,
+on a later day it is an adjustment (negative figures that day); a cancellation of an original
+that an earlier window already took off (a repeated reversal, a void after a reversal) is
+ignored.
 
 Ledger, per merchant and window: Dr 1122 bank settlement receivable (gross − bank fee),
 Dr 6602 bank charges (bank fee), Cr ``2203:merchant:<id>`` merchant payable (net), Cr 6002
@@ -30,6 +37,7 @@ payable. HQ's margin is what stays in 6002 after 6601 and 6602.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -53,7 +61,15 @@ from cardops.ledger import chart
 from cardops.ledger import service as ledger
 from cardops.ledger.service import NewPosting
 from cardops.merchants.models import Merchant
-from cardops.settlement.compute import MAX_LEVELS, NO_CAP, PASS_RATES, RateSet, aggregate
+from cardops.settlement import snapshot as snapshots
+from cardops.settlement.compute import (
+    MAX_LEVELS,
+    NO_CAP,
+    PASS_RATES,
+    Method,
+    RateSet,
+    aggregate,
+)
 from cardops.settlement.models import (
     MerchantRateCard,
     Payout,
@@ -590,10 +606,67 @@ def provider_chain(providers: dict[int, Provider], provider_id: int | None) -> l
     return chain
 
 
+def _refund_rates(
+    session: Session,
+    window: SettlementWindow,
+    today: dict[int, RateSet],
+    default: RateSet,
+) -> list[tuple[int, int, dict[int, RateSet]]]:
+    """For refunds in the window of sales settled in earlier windows: each such earlier
+    window's id range with the merchant rates of its business day, when they differ from
+    today's (a refund claws back what its sale paid, at the sale day's rates). Provider and
+    bank rate cards keep no history and are the current ones."""
+    assert window.first_id is not None and window.last_id is not None
+    originals = sorted(
+        {
+            int(o)
+            for (o,) in session.execute(
+                select(Journal.original_id).where(
+                    Journal.kind == "refund",
+                    Journal.id > window.first_id,
+                    Journal.id <= window.last_id,
+                    Journal.original_id <= window.first_id,
+                )
+            )
+            if o is not None
+        }
+    )
+    if not originals:
+        return []
+    earlier = session.execute(
+        select(SettlementWindow.business_date, SettlementWindow.first_id, SettlementWindow.last_id)
+        .where(
+            SettlementWindow.business_date < window.business_date,
+            SettlementWindow.first_id.is_not(None),
+            SettlementWindow.last_id.is_not(None),
+            SettlementWindow.last_id >= originals[0],
+            SettlementWindow.first_id < originals[-1],
+        )
+        .order_by(SettlementWindow.first_id)
+    ).all()
+    out: list[tuple[int, int, dict[int, RateSet]]] = []
+    for day, first, last in earlier:
+        a, b = int(first or 0), int(last or 0)
+        at = bisect.bisect_right(originals, a)
+        if at >= len(originals) or originals[at] > b:
+            continue  # no refund of a sale of that day
+        rates, _default = merchant_rates_on(session, day)
+        full = {m: rates.get(m, default) for m in today}
+        if full != today:
+            out.append((a, b, full))
+    return out
+
+
 def compute_window(
-    session: Session, window: SettlementWindow, progress: Progress | None = None
+    session: Session,
+    window: SettlementWindow,
+    progress: Progress | None = None,
+    *,
+    method: Method = "columns",
+    snapshot: snapshots.Writer | None = None,
 ) -> Computed:
-    """The window's figures, from the journal (nothing written)."""
+    """The window's figures, from the journal (nothing written). ``method``: see
+    :func:`cardops.settlement.compute.aggregate` (both give the same figures)."""
     if window.first_id is None or window.last_id is None:
         raise Conflict(
             "The settlement window of {day} is not closed yet.",
@@ -621,6 +694,7 @@ def compute_window(
         DEFAULT_BANK_RATES
     )
     assert bank is not None
+    refund_rates = _refund_rates(session, window, merchant_rates, default)
     groups = aggregate(
         session,
         first_id=window.first_id,
@@ -629,6 +703,9 @@ def compute_window(
         terminal_chains=terminal_chains,
         bank=bank,
         progress=progress,
+        method=method,
+        snapshot=snapshot,
+        refund_rates=refund_rates,
     )
     if progress:
         progress("figures")
@@ -736,33 +813,25 @@ def _stored(
 def _ensure_accounts(
     session: Session, actor: User, codes: dict[str, tuple[str, str, str, str, str, int]]
 ) -> None:
-    """Open missing sub-ledgers: code → (name_en, name_zh, type, parent, owner_type, owner_id)."""
-    existing: set[str] = set()
-    ordered = sorted(codes)
-    from cardops.ledger.models import Account
-
-    for start in range(0, len(ordered), 500):
-        existing.update(
-            session.execute(
-                select(Account.code).where(Account.code.in_(ordered[start : start + 500]))
-            ).scalars()
-        )
-    for code in ordered:
-        if code in existing:
-            continue
-        name_en, name_zh, type_, parent, owner_type, owner_id = codes[code]
-        ledger.create_account(
-            session=session,
-            actor=actor,
-            code=code,
-            name_en=name_en,
-            name_zh=name_zh,
-            type=type_,
-            parent_code=parent,
-            owner_type=owner_type,
-            owner_id=owner_id,
-            permission=SETTLEMENT_RUN,
-        )
+    """Open missing sub-ledgers in bulk: code → (name_en, name_zh, type, parent, owner_type,
+    owner_id)."""
+    ledger.ensure_accounts(
+        session=session,
+        actor=actor,
+        specs=[
+            ledger.AccountSpec(
+                code=code,
+                name_en=name_en,
+                name_zh=name_zh,
+                type=type_,
+                parent_code=parent,
+                owner_type=owner_type,
+                owner_id=owner_id,
+            )
+            for code, (name_en, name_zh, type_, parent, owner_type, owner_id) in codes.items()
+        ],
+        permission=SETTLEMENT_RUN,
+    )
 
 
 def merchant_account(merchant_id: int) -> str:
@@ -995,7 +1064,27 @@ def settle_day(
     if progress:
         progress("close")
     window = close_window(session=session, actor=actor, business_date=business_date)
-    computed = compute_window(session, window, progress)
+    writer = None
+    if window.state != WindowState.SETTLED.value and snapshots.supported(session):
+        assert window.first_id is not None and window.last_id is not None
+        writer = snapshots.Writer(window.first_id, window.last_id)
+    try:
+        return _settle(session, actor, window, writer, progress)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+
+
+def _settle(
+    session: Session,
+    actor: User,
+    window: SettlementWindow,
+    writer: snapshots.Writer | None,
+    progress: Progress | None,
+) -> SettleResult:
+    business_date = window.business_date
+    computed = compute_window(session, window, progress, snapshot=writer)
     if window.state == WindowState.SETTLED.value:
         facts, shares = _stored(session, window)
         fresh_facts = sorted(
@@ -1082,5 +1171,16 @@ def settle_day(
         net=window.net,
         postings=posted,
     )
+    if writer is not None:
+        manifest = writer.finish(window.id)
+        _event(
+            session,
+            window,
+            "snapshot",
+            actor,
+            token=manifest["token"],
+            fingerprint=manifest["fingerprint"],
+        )
+        session.flush()
     record(session, actor, "settlement.day_settled", window)
     return SettleResult(window=window, computed=computed, postings=posted)

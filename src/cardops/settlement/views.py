@@ -107,6 +107,17 @@ def day(console: ConsolePage, business_date: str) -> HTMLResponse:
     )
 
 
+@router.get("/settlement/day/{business_date}/summary.xlsx")
+def day_xlsx(console: ConsolePage, business_date: str) -> Response:
+    day = service.parse_day(business_date)
+    summary = reports.day_summary(session=console.db, actor=console.user, day=day)
+    return Response(
+        reports.day_summary_xlsx(summary),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="settlement-{day}.xlsx"'},
+    )
+
+
 @router.get("/settlement/day/{business_date}/payout.csv")
 def payout(console: ConsolePage, business_date: str) -> Response:
     day = service.parse_day(business_date)

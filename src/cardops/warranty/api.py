@@ -8,7 +8,7 @@ import binascii
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 
 from cardops.auth.models import User
 from cardops.auth.service import has_permission, require, resolve_token
@@ -179,7 +179,9 @@ def return_out(db: DB, item: WarrantyReturn) -> ReturnOut:
     response_model=LookupOut,
     summary="Is this service card genuine? (no sign-in needed)",
 )
-def lookup_card(db: DB, number: LookupNumber, user: MaybeUser) -> LookupOut:
+def lookup_card(request: Request, db: DB, number: LookupNumber, user: MaybeUser) -> LookupOut:
+    if user is None:
+        service.check_public_lookup(request.client.host if request.client else None)
     found = service.lookup(db, number)
     out = LookupOut(number=found.number, genuine=found.genuine, reason=found.reason or None)
     if not found.genuine:

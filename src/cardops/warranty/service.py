@@ -30,10 +30,12 @@ from cardops.core.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    RateLimited,
     ValidationFailed,
 )
 from cardops.core.i18n import N_
 from cardops.core.models import next_number, next_value
+from cardops.core.ratelimit import SlidingWindowLimiter
 from cardops.ledger import service as ledger
 from cardops.ledger.chart import DEFAULT_DEBIT, OTHER_INCOME
 from cardops.ledger.models import AccountType, PaymentMethod
@@ -653,6 +655,17 @@ class Lookup:
             and self.card.state == CardState.REGISTERED.value
             and self.card.warranty_end >= today()
         )
+
+
+PUBLIC_LOOKUPS_PER_MINUTE = 30
+_public_lookups = SlidingWindowLimiter(PUBLIC_LOOKUPS_PER_MINUTE, 60.0)
+
+
+def check_public_lookup(source: str | None) -> None:
+    """Anyone may look a card up without signing in, but not walk the number range: at most
+    ``PUBLIC_LOOKUPS_PER_MINUTE`` look-ups per address and minute (per web process)."""
+    if not _public_lookups.allow(source or "unknown"):
+        raise RateLimited("Too many look-ups from your address. Please try again in a minute.")
 
 
 def lookup(session: Session, number: str | None) -> Lookup:
@@ -1400,6 +1413,18 @@ def _move(
     item.transition(target)
     _return_event(session, item, actor, event, **data)
     record(session, actor, f"warranty.return_{event}", item, before=before, **data)
+    if (
+        target in (ReturnState.CANCELLED, ReturnState.REJECTED)
+        and item.approval_request_id is not None
+        and item.compensation_state == CompensationState.PENDING.value
+    ):
+        # nothing left to approve: the pending compensation request is withdrawn with it
+        approvals.withdraw_for_subject(
+            session=session,
+            actor=actor,
+            request_id=item.approval_request_id,
+            comment=str(data.get("reason") or ""),
+        )
     return item
 
 

@@ -413,17 +413,24 @@ def lookup_page(console: ConsolePage, number: str = "") -> HTMLResponse:
 @router.get("/service-card", response_class=HTMLResponse)
 def public_lookup(request: Request, db: DB, number: str = "") -> HTMLResponse:
     """For customers: is my service card genuine, and how long is it still valid? No sign-in."""
-    found = service.lookup(db, number) if number.strip() else None
+    found, error, status = None, None, 200
+    if number.strip():
+        try:
+            service.check_public_lookup(request.client.host if request.client else None)
+            found = service.lookup(db, number)
+        except CardopsError as exc:
+            error, status = exc.localized(), exc.status
     html = render(
         "warranty/lookup.html",
         request=request,
         user=None,
         found=found,
+        error=error,
         number=number[:40],
         public=True,
         **_common(),
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, status_code=status)
 
 
 # --- installer points -----------------------------------------------------------------------
