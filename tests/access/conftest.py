@@ -16,6 +16,7 @@ from cardops.access.events import event_log
 from cardops.access.models import CardGrant, Property
 from cardops.auth import service as auth
 from cardops.cards.models import Card, card_class
+from cardops.core.clock import today as local_today
 from cardops.core.demo_loader import DemoContext
 
 
@@ -56,7 +57,7 @@ def make_card(
     commit: bool = True,
 ) -> Card:
     """A card row written directly (not through the cards service), with grants."""
-    today = date.today()
+    today = local_today()
     unit_obj = service.find_unit(db, prop.id, unit) if unit else None
     card = Card(
         number=number,

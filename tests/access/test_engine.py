@@ -13,6 +13,7 @@ from cardops.access.engine import decide, get_engine
 from cardops.access.models import Property
 from cardops.access.wiegand import encode_frame
 from cardops.auth import service as auth
+from cardops.core.clock import today as local_today
 from cardops.parking.models import ParkingPermit
 from cardops.parties.models import Person
 from tests.access.conftest import make_card, set_state
@@ -74,7 +75,7 @@ def test_every_card_state_has_its_reason(db: Session, sunny: Property) -> None:
 
 
 def test_validity_window(db: Session, sunny: Property) -> None:
-    today = date.today()
+    today = local_today()
     make_card(db, sunny, "FUTURE", valid_from=today + timedelta(days=2))
     make_card(
         db,
@@ -160,7 +161,7 @@ def test_holiday_modes(db: Session, sunny: Property) -> None:
 
 
 def test_car_park_gate_needs_a_parking_permit(db: Session, sunny: Property) -> None:
-    today = date.today()
+    today = local_today()
     person = Person(name="张三")
     db.add(person)
     db.flush()

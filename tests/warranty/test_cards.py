@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cardops.channel import service as channel
+from cardops.core.clock import today as local_today
 from cardops.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cardops.warranty import service
 from cardops.warranty.models import CardAllocation, CardRange, InstallerPoints, ServiceCard
@@ -182,7 +183,7 @@ def test_register_refuses_bad_input_and_changes_nothing(db: Session, world: Worl
     fields = {f["field"] for f in many.value.field_errors()}
     assert {"buyer_phone", "province", "price"} <= fields
     with pytest.raises(ValidationFailed) as future:
-        register(db, world, 2, sale_date=date.today() + timedelta(days=3))
+        register(db, world, 2, sale_date=local_today() + timedelta(days=3))
     assert future.value.field == "sale_date"
     assert (_count(db, ServiceCard), _count(db, InstallerPoints)) == (cards, points)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from cardops.core.config import get_settings
@@ -28,3 +28,8 @@ def as_utc(value: datetime) -> datetime:
 def local(value: datetime) -> datetime:
     """Convert a stored UTC time to the operator's time zone for display."""
     return as_utc(value).astimezone(ZoneInfo(get_settings().timezone))
+
+
+def today() -> date:
+    """Today's date in the operator's time zone (not the machine's, which is often UTC)."""
+    return local(utcnow()).date()

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from cardops.auth.service import require
+from cardops.core.clock import today as local_today
 from cardops.core.errors import CardopsError, ValidationFailed
 from cardops.core.i18n import N_
 from cardops.core.money import parse_amount
@@ -66,7 +67,7 @@ def windows(console: ConsolePage) -> HTMLResponse:
         "settlement/windows.html",
         windows=service.list_windows(console.db),
         values={},
-        yesterday=(date.today() - timedelta(days=1)).isoformat(),
+        yesterday=(local_today() - timedelta(days=1)).isoformat(),
     )
 
 
@@ -298,7 +299,7 @@ def merchant_statement(
         try:
             if not merchant_id.isdigit() or len(merchant_id) > 9:
                 raise ValidationFailed("Choose a value from the list.", field="merchant_id")
-            today = date.today()
+            today = local_today()
             statement = reports.merchant_statement(
                 session=console.db,
                 actor=console.user,
@@ -329,7 +330,7 @@ def statements(
     providers = reports.statement_providers(console.db, console.user)
     context: dict[str, Any] = {
         "providers": [(str(p.id), f"{p.code} {p.name}") for p in providers],
-        "values": {"provider_id": provider_id, "month": month or date.today().strftime("%Y-%m")},
+        "values": {"provider_id": provider_id, "month": month or local_today().strftime("%Y-%m")},
         "statement": None,
     }
     if provider_id:
@@ -367,7 +368,7 @@ def data(
     format: str = "html",
 ) -> Response:
     require(console.user, SETTLEMENT_DATA)
-    today = date.today()
+    today = local_today()
     values = {"date_from": date_from, "date_to": date_to, "by": by, "period": period}
     try:
         rows = reports.finance_data(
