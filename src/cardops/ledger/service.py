@@ -34,6 +34,7 @@ from cardops.core.models import Counter, next_number
 from cardops.core.money import format_minor
 from cardops.ledger.chart import DEFAULT_DEBIT, STANDARD_CHART
 from cardops.ledger.models import (
+    CREDIT_NORMAL,
     Account,
     AccountType,
     PaymentMethod,
@@ -1137,6 +1138,26 @@ class NewPosting:
     no_overdraft: Sequence[str] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """The columns of an account that :func:`post_many` needs, read without loading the ORM
+    object (the gateway's hot path reads its wallets this way). Same meaning as on
+    :class:`Account`."""
+
+    id: int
+    code: str
+    type: str
+    currency: str
+    is_active: bool
+
+    @property
+    def credit_normal(self) -> bool:
+        return self.type in CREDIT_NORMAL
+
+    def natural(self, balance: int) -> int:
+        return -balance if self.type in CREDIT_NORMAL else balance
+
+
 @dataclass(slots=True)
 class BatchOutcome:
     """What became of one :class:`NewPosting`: posted (``number``/``id``), or refused with
@@ -1157,7 +1178,7 @@ def post_many(
     postings: Sequence[NewPosting],
     permission: str = LEDGER_POST,
     business_date: date | None = None,
-    accounts: Mapping[str, Account] | None = None,
+    accounts: Mapping[str, Account | AccountRef] | None = None,
 ) -> list[BatchOutcome]:
     """Write many balanced postings at once: one counter lock for their numbers, one balance
     query for the ``no_overdraft`` accounts, bulk inserts, and one audit entry that lists
@@ -1177,7 +1198,7 @@ def post_many(
         for line in (item.lines if isinstance(item.lines, list | tuple) else ())
         if isinstance(line, list | tuple) and len(line) == 2 and isinstance(line[0], str)
     }
-    known: dict[str, Account] = {
+    known: dict[str, Account | AccountRef] = {
         code: account
         for code, account in (accounts or {}).items()
         if code in codes and account.code == code
@@ -1195,7 +1216,9 @@ def post_many(
         description = _text(item.description, field="description", max_length=255)
         ref = _text(item.reference, field="reference", max_length=128, required=False)
         given = _text(item.idempotency_key, field="idempotency_key", max_length=128, required=False)
-        resolved = _resolve_lines(session, item.lines, known=known)
+        # an AccountRef has every attribute read below (id, code, currency, is_active,
+        # natural); the cast only spares _resolve_lines a second signature
+        resolved = _resolve_lines(session, item.lines, known=cast("dict[str, Account]", known))
         _check_balanced(resolved)
         prepared.append((item, resolved, description, ref or None, given or None))
     keys = [key for *_, key in prepared if key]

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cardops.audit.service import record, snapshot
 from cardops.auth.models import User
@@ -50,7 +50,7 @@ DUPLICATE = "duplicate"
 NOT_FOUND = "not_found"  # reverse_debit: no debit under that key
 
 
-def account_code(card: Card) -> str:
+def account_code(card: Card | CardRef) -> str:
     return f"wallet:card:{card.id}"
 
 
@@ -91,11 +91,11 @@ def _card(session: Session, card: Card | str) -> Card:
     return card if isinstance(card, Card) else get_card(session, card)
 
 
-def find_account(session: Session, card: Card) -> Account | None:
+def find_account(session: Session, card: Card | CardRef) -> Account | None:
     return ledger.find_account(session, account_code(card))
 
 
-def balance(session: Session, card: Card) -> int:
+def balance(session: Session, card: Card | CardRef) -> int:
     """The money on the card's wallet in fen (0 when it has none)."""
     account = find_account(session, card)
     if account is None:
@@ -435,6 +435,17 @@ def debit(
 
 
 @dataclass(frozen=True, slots=True)
+class CardRef:
+    """The columns of a card that :func:`debit_many` reads (a caller's prefetch may hand them
+    over instead of an ORM ``Card``)."""
+
+    id: int
+    number: str
+    state: str
+    wallet_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DebitRequest:
     """One payment of a :func:`debit_many` batch (the arguments of :func:`debit`)."""
 
@@ -443,21 +454,77 @@ class DebitRequest:
     reference: str
     idempotency_key: str
     merchant_account: str = MERCHANT_PAYABLES
-    # the card, when the caller already loaded it in this session (the gateway's prefetch):
+    # the card, when the caller already read it in this session (the gateway's prefetch):
     # saves reading it again; it must be the card of ``card_number``
-    card: Card | None = field(default=None, compare=False, repr=False)
+    card: Card | CardRef | None = field(default=None, compare=False, repr=False)
+
+
+def _card_refs(session: Session, requests: list[DebitRequest]) -> dict[str, Card | CardRef]:
+    """The batch's cards by number: those the caller handed over, the others in one query."""
+    numbers = {
+        req.card_number.strip()
+        for req in requests
+        if isinstance(req.card_number, str) and 0 < len(req.card_number.strip()) <= 32
+    }
+    cards: dict[str, Card | CardRef] = {
+        req.card.number: req.card
+        for req in requests
+        if req.card is not None
+        and isinstance(req.card_number, str)
+        and req.card.number == req.card_number.strip()
+    }
+    missing = numbers - cards.keys()
+    if missing:
+        rows = session.execute(
+            select(Card.id, Card.number, Card.state, Card.wallet_enabled).where(
+                Card.number.in_(missing)
+            )
+        )
+        cards.update((row.number, CardRef(*row)) for row in rows)
+    return cards
+
+
+_PARENT = aliased(Account)  # one alias for good: a new one per call misses the SQL cache
+
+
+def _account_refs(
+    session: Session, codes: set[str]
+) -> tuple[dict[str, ledger.AccountRef], dict[str, str | None]]:
+    """The accounts under ``codes`` as :class:`ledger.AccountRef` (one query, no ORM
+    objects), and each one's parent account code."""
+    parent = _PARENT
+    rows = session.execute(
+        select(
+            Account.id,
+            Account.code,
+            Account.type,
+            Account.currency,
+            Account.is_active,
+            parent.code,
+        )
+        .outerjoin(parent, parent.id == Account.parent_id)
+        .where(Account.code.in_(codes))
+    )
+    refs: dict[str, ledger.AccountRef] = {}
+    parents: dict[str, str | None] = {}
+    for account_id, code, kind, currency, active, parent_code in rows:
+        refs[code] = ledger.AccountRef(account_id, code, kind, currency, active)
+        parents[code] = parent_code
+    return refs, parents
 
 
 def debit_many(
     session: Session, requests: list[DebitRequest], *, actor: User | None = None
 ) -> list[WalletDebitResult]:
     """:func:`debit` for many payments at once (the gateway's group commit): the same answers
-    in the same order, as if each had been debited one after the other, but with a handful
-    of queries for the whole batch and the postings written by :func:`ledger.post_many` (one
-    posting per payment, one counter lock, one audit entry listing them). Balances are
-    checked under the posting lock against the ledger plus the batch's earlier payments, so
-    no wallet goes below zero even when other processes pay from it at the same time.
-    Malformed input raises ``ValidationFailed`` for the whole batch."""
+    in the same order, as if each had been debited one after the other, but with two queries
+    for the whole batch (cards unless handed over, accounts) and the postings written by
+    :func:`ledger.post_many` (one posting per payment, one counter lock, one audit entry
+    listing them). Balances are checked under the posting lock against the ledger plus the
+    batch's earlier payments, so no wallet goes below zero even when other processes pay
+    from it at the same time. A payment that cannot go through the batch (unknown or inactive
+    card, disabled wallet, a key used before or twice) is answered by :func:`debit` itself,
+    after the batch. Malformed input raises ``ValidationFailed`` for the whole batch."""
     who = actor if actor is not None else system_user(session)
     require(who, WALLETS_DEBIT)
     if not requests:
@@ -475,71 +542,39 @@ def debit_many(
                 "Give an idempotency key of 1 to 100 characters.", field="idempotency_key"
             )
         keys.append(key)
-    numbers = {
-        req.card_number.strip()
-        for req in requests
-        if isinstance(req.card_number, str) and 0 < len(req.card_number.strip()) <= 32
-    }
-    # cards the caller loaded already (same session) are not read again
-    cards = {
-        req.card.number: req.card
-        for req in requests
-        if req.card is not None
-        and isinstance(req.card_number, str)
-        and req.card.number == req.card_number.strip()
-    }
-    missing = numbers - cards.keys()
-    if missing:
-        cards.update(
-            (c.number, c)
-            for c in session.execute(select(Card).where(Card.number.in_(missing))).scalars()
-        )
-    # the wallets' and the merchant payables accounts in one query
+    cards = _card_refs(session, requests)
     merchant_codes = {req.merchant_account for req in requests}
-    codes = [account_code(c) for c in cards.values()] + [
-        code for code in merchant_codes if isinstance(code, str)
-    ]
-    accounts = {
-        a.code: a for a in session.execute(select(Account).where(Account.code.in_(codes))).scalars()
-    }
+    codes = {account_code(c) for c in cards.values()}
+    codes.update(code for code in merchant_codes if isinstance(code, str))
+    accounts, parents = _account_refs(session, codes)
     for code in merchant_codes:
-        _check_merchant_account(
-            session, code, accounts.get(code) if isinstance(code, str) else None
-        )
-    used = {
-        k
-        for (k,) in session.execute(
-            select(Posting.idempotency_key).where(
-                Posting.idempotency_key.in_([DEBIT_KEY_PREFIX + k for k in keys])
+        found = isinstance(code, str) and code in accounts
+        if not found or MERCHANT_PAYABLES not in (code, parents.get(code)):
+            raise ValidationFailed(
+                "Payments are credited to merchant payables ({account}) or one of its sub-accounts.",
+                field="merchant_account",
+                account=MERCHANT_PAYABLES,
             )
-        )
-    }
     results: list[WalletDebitResult | None] = [None] * len(requests)
     batch: list[ledger.NewPosting] = []
-    slots: list[tuple[int, Account]] = []
-    later: list[int] = []  # keys used before or twice in the batch: answered like debit()
+    slots: list[tuple[int, ledger.AccountRef]] = []
+    later: list[int] = []  # answered by debit() after the batch, one by one
     seen: set[str] = set()
     for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
         ledger_key = DEBIT_KEY_PREFIX + key
-        if ledger_key in used or ledger_key in seen:
-            later.append(i)
+        card = cards.get(req.card_number.strip()) if isinstance(req.card_number, str) else None
+        account = accounts.get(account_code(card)) if card is not None else None
+        if (
+            ledger_key in seen
+            or card is None
+            or card.state != CardState.ACTIVE.value
+            or not card.wallet_enabled
+            or account is None
+            or not account.is_active
+        ):
+            later.append(i)  # rare: debit() gives the decline (or the duplicate) its answer
             continue
         seen.add(ledger_key)
-        card = cards.get(req.card_number.strip()) if isinstance(req.card_number, str) else None
-        if card is None:
-            results[i] = WalletDebitResult(False, UNKNOWN_CARD, None, idempotency_key=key)
-            continue
-        account = accounts.get(account_code(card))
-        if card.state != CardState.ACTIVE.value:
-            results[i] = WalletDebitResult(
-                False, CARD_NOT_ACTIVE, balance(session, card), idempotency_key=key
-            )
-            continue
-        if not card.wallet_enabled or account is None or not account.is_active:
-            results[i] = WalletDebitResult(
-                False, WALLET_DISABLED, balance(session, card), idempotency_key=key
-            )
-            continue
         ref = (req.reference or "").strip()[:100] if isinstance(req.reference, str) else ""
         batch.append(
             ledger.NewPosting(
@@ -556,7 +591,7 @@ def debit_many(
     )
     for (i, account), outcome in zip(slots, outcomes, strict=True):
         key = keys[i]
-        if outcome.refused == "duplicate":  # another process paid under this key meanwhile
+        if outcome.refused == "duplicate":  # paid under this key before (or meanwhile)
             later.append(i)
             continue
         after = account.natural(outcome.balances[account.code])
