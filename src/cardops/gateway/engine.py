@@ -370,6 +370,10 @@ class Engine:
 
     # --- helpers ---------------------------------------------------------------------------
 
+    def uses_sqlite(self) -> bool:
+        with self.sessions() as session:
+            return session.get_bind().dialect.name == "sqlite"
+
     def today(self) -> date:
         return local(utcnow()).date()
 

