@@ -111,3 +111,12 @@ def _fresh_rate_limits() -> None:
     from cardops.core.ratelimit import reset_all
 
     reset_all()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_balance_marks() -> None:
+    """Each test starts with no remembered ledger balance marks: a test's outer transaction
+    is rolled back, so marks of its lines must not reach the next test."""
+    from cardops.ledger.service import forget_balance_marks
+
+    forget_balance_marks()

@@ -1,4 +1,4 @@
-"""ledger: covering index (account_id, amount) on posting lines for derived balances
+"""ledger: covering index (account_id, id, amount) on posting lines for derived balances
 
 Revision ID: 0022
 Revises: 0021
@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("ledger_posting_lines", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_ledger_posting_lines_account_amount", ["account_id", "amount"], unique=False
+            "ix_ledger_posting_lines_account_id_id", ["account_id", "id", "amount"], unique=False
         )
         batch_op.drop_index(batch_op.f("ix_ledger_posting_lines_account_id"))
 
@@ -27,4 +27,4 @@ def downgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_ledger_posting_lines_account_id"), ["account_id"], unique=False
         )
-        batch_op.drop_index("ix_ledger_posting_lines_account_amount")
+        batch_op.drop_index("ix_ledger_posting_lines_account_id_id")

@@ -143,9 +143,9 @@ class PostingLine(Base):
     __tablename__ = "ledger_posting_lines"
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_not_zero"),
-        # covering: an account's balance (SUM of its amounts) is read from the index alone,
-        # on every wallet payment, without visiting the rows
-        Index("ix_ledger_posting_lines_account_amount", "account_id", "amount"),
+        # covering: an account's balance (SUM of its amounts, or of those after a line id:
+        # ledger.service.current_balances) is read from the index alone, without the rows
+        Index("ix_ledger_posting_lines_account_id_id", "account_id", "id", "amount"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Table, event, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1138,6 +1138,72 @@ class NewPosting:
     no_overdraft: Sequence[str] = ()
 
 
+# --- derived balances, remembered between batches -----------------------------------------
+#
+# A balance is the SUM of the account's lines. A wallet paying every day has thousands of
+# them, and every payment must read its balance under the posting lock. So the process
+# remembers, per account, a *mark*: the SUM of its lines up to a line id. The balance is
+# then the mark plus the lines after it, a short index range (ix_..._account_id_id). Lines
+# are never changed or deleted, and every line is written under the posting counter's lock
+# (``post`` and ``post_many``), so ids grow in commit order and no line can appear later
+# below a mark. A mark is only remembered once the transaction that read it has committed;
+# any rollback (a savepoint's too) drops the marks it read.
+
+_MARKS: dict[int, tuple[int, int]] = {}  # account id → (line id, SUM of its lines ≤ that id)
+_MARKS_MAX = 200_000
+_PENDING_MARKS = "cardops.ledger.pending_marks"
+
+
+def current_balances(session: Session, account_ids: Sequence[int]) -> dict[int, int]:
+    """Account id → balance (debit-positive) now, for the accounts given: each from its
+    remembered mark plus the lines after it, in one query. Call it under the posting lock
+    when the answer decides a posting (``post_many`` does)."""
+    marks = {aid: _MARKS.get(aid, (0, 0)) for aid in account_ids}
+    result = {aid: mark[1] for aid, mark in marks.items()}
+    if not marks:
+        return result
+    after = or_(
+        *(
+            (PostingLine.account_id == aid) & (PostingLine.id > line_id)
+            for aid, (line_id, _) in marks.items()
+        )
+    )
+    pending: dict[int, tuple[int, int]] = session.info.setdefault(_PENDING_MARKS, {})
+    for aid, total, last in session.execute(
+        select(PostingLine.account_id, func.sum(PostingLine.amount), func.max(PostingLine.id))
+        .where(after)
+        .group_by(PostingLine.account_id)
+    ):
+        result[aid] += int(total)
+        pending[aid] = (int(last), result[aid])
+    return result
+
+
+def forget_balance_marks() -> None:
+    """Drop every remembered mark (balances are then read in full once more)."""
+    _MARKS.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_marks(session: Session) -> None:
+    pending = session.info.pop(_PENDING_MARKS, None)
+    if pending:
+        if len(_MARKS) > _MARKS_MAX:
+            _MARKS.clear()
+        _MARKS.update(pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_marks(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING_MARKS, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_marks(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost ended without a commit (e.g. a close)
+        session.info.pop(_PENDING_MARKS, None)
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRef:
     """The columns of an account that :func:`post_many` needs, read without loading the ORM
@@ -1256,16 +1322,7 @@ def post_many(
         for account, _ in resolved
         if account.code in item.no_overdraft
     }
-    running: dict[int, int] = dict.fromkeys(guarded, 0)
-    if guarded:
-        running.update(
-            (account_id, int(total))
-            for account_id, total in session.execute(
-                select(PostingLine.account_id, func.sum(PostingLine.amount))
-                .where(PostingLine.account_id.in_(list(guarded)))
-                .group_by(PostingLine.account_id)
-            )
-        )
+    running = current_balances(session, list(guarded)) if guarded else {}
     outcomes: list[BatchOutcome] = []
     accepted: list[tuple[int, list[tuple[Account, int]], str, str | None, str | None]] = []
     for index, (item, resolved, description, reference, key) in enumerate(prepared):
