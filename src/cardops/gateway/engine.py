@@ -284,7 +284,7 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-CHECKPOINT_EVERY = 0.5  # seconds between the background WAL checkpoints of a gateway
+CHECKPOINT_EVERY = float(os.environ.get("CKPT", "0.5"))  # seconds between the background WAL checkpoints of a gateway
 _checkpointers: dict[str, threading.Thread] = {}
 _NO_AUTOCHECKPOINT = "cardops.gateway.no_autocheckpoint"
 

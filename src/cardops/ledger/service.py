@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, event, func, insert, or_, select
+from sqlalchemy import Table, event, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1162,18 +1162,19 @@ def current_balances(session: Session, account_ids: Sequence[int]) -> dict[int, 
     result = {aid: mark[1] for aid, mark in marks.items()}
     if not marks:
         return result
-    after = or_(
-        *(
-            (PostingLine.account_id == aid) & (PostingLine.id > line_id)
-            for aid, (line_id, _) in marks.items()
-        )
+    # The marks as a VALUES list joined to the lines: a plain SQL text with the ids written
+    # in as integers (int(), nothing else can get in) — building the same as an OR of 25
+    # SQLAlchemy terms cost more than the SUM it saves.
+    values = ", ".join(f"({int(aid)}, {int(line_id)})" for aid, (line_id, _) in marks.items())
+    query = text(
+        f"WITH marks (account_id, after_id) AS (VALUES {values}) "
+        "SELECT l.account_id, SUM(l.amount), MAX(l.id) FROM marks "
+        "JOIN ledger_posting_lines AS l "
+        "ON l.account_id = marks.account_id AND l.id > marks.after_id "
+        "GROUP BY l.account_id"
     )
     pending: dict[int, tuple[int, int]] = session.info.setdefault(_PENDING_MARKS, {})
-    for aid, total, last in session.execute(
-        select(PostingLine.account_id, func.sum(PostingLine.amount), func.max(PostingLine.id))
-        .where(after)
-        .group_by(PostingLine.account_id)
-    ):
+    for aid, total, last in session.execute(query):
         result[aid] += int(total)
         pending[aid] = (int(last), result[aid])
     return result
