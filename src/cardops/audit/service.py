@@ -30,6 +30,9 @@ GENESIS = "0" * 64
 _SKIP_COLUMNS = {"password_hash", "token_hash", "csrf_token"}
 _LOCK_KEY = 81_834_551  # advisory lock id that serialises chain appends on PostgreSQL
 _HEAD_KEY = "cardops.audit.head"
+# built once: building them per entry cost more than running them
+_HEAD = select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+_INSERT = insert(AuditEntry)
 _INSERTED = (
     "seq",
     "at",
@@ -134,9 +137,7 @@ def record(
         # read the head once. Later entries of the same transaction reuse it.
         if is_postgres(session):
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        last = session.execute(
-            select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-        ).first()
+        last = session.connection().execute(_HEAD).first()
         head = (last.seq, last.hash) if last else (0, GENESIS)
     entity_type, entity_id = _entity_ref(entity)
     if after is None and not isinstance(entity, tuple):
@@ -156,9 +157,7 @@ def record(
     )
     entry.hash = _digest(entry)
     # a Core insert: an ORM add + flush cost several times more, on every audited change
-    session.execute(
-        insert(AuditEntry).values({column: getattr(entry, column) for column in _INSERTED})
-    )
+    session.connection().execute(_INSERT, {column: getattr(entry, column) for column in _INSERTED})
     session.info[_HEAD_KEY] = (entry.seq, entry.hash)
     return entry
 

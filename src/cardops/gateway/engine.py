@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -284,7 +285,12 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-CHECKPOINT_EVERY = float(os.environ.get("CKPT", "0.5"))  # seconds between the background WAL checkpoints of a gateway
+_DUPS = select(Journal.dup_key, Journal.request, Journal.response).where(
+    Journal.dup_key.in_(bindparam("keys", expanding=True))
+)
+_INSERT_JOURNAL = insert(cast(Table, Journal.__table__))
+
+CHECKPOINT_EVERY = 0.5  # seconds between the background WAL checkpoints of a gateway
 _checkpointers: dict[str, threading.Thread] = {}
 _NO_AUTOCHECKPOINT = "cardops.gateway.no_autocheckpoint"
 
@@ -332,11 +338,11 @@ class OnusRow:
     valid_until: date | None
 
 
-def _onus_rows(session: Session, where: Any) -> list[tuple[OnusRow, CardRef]]:
-    """The on-us cards matching ``where`` with their one-card cards, in one query."""
+@functools.cache
+def _onus_statement() -> Any:
     from cardops.cards.models import Card
 
-    rows = session.execute(
+    return (
         select(
             OnusCard.id,
             OnusCard.pan_hash,
@@ -350,8 +356,14 @@ def _onus_rows(session: Session, where: Any) -> list[tuple[OnusRow, CardRef]]:
             Card.wallet_enabled,
         )
         .join(Card, Card.id == OnusCard.card_id)
-        .where(where)
+        .where(OnusCard.pan_hash.in_(bindparam("hashes", expanding=True)))
     )
+
+
+def _onus_rows(session: Session, hashes: list[str]) -> list[tuple[OnusRow, CardRef]]:
+    """The on-us cards under these PAN hashes with their one-card cards, in one query
+    (a statement built once: building it per batch cost more than running it)."""
+    rows = session.connection().execute(_onus_statement(), {"hashes": hashes})
     return [
         (OnusRow(oid, pan_hash, expiry, pin, tries, until), CardRef(cid, number, state, enabled))
         for oid, pan_hash, expiry, pin, tries, until, cid, number, state, enabled in rows
@@ -668,15 +680,11 @@ class Engine:
                 hashes.add(digest)
         dups: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] = dict.fromkeys(keys)
         if keys:
-            for key, request, response in session.execute(
-                select(Journal.dup_key, Journal.request, Journal.response).where(
-                    Journal.dup_key.in_(keys)
-                )
-            ):
+            for key, request, response in session.connection().execute(_DUPS, {"keys": keys}):
                 dups[key] = (request, response)
         cards: dict[str, tuple[OnusRow, CardRef] | None] = dict.fromkeys(hashes)
         if hashes:
-            for row in _onus_rows(session, OnusCard.pan_hash.in_(hashes)):
+            for row in _onus_rows(session, list(hashes)):
                 cards[row[0].pan_hash] = row
         self.prefetched_dups, self.prefetched_cards = dups, cards
 
@@ -776,7 +784,7 @@ class Engine:
         # executemany without RETURNING (with it SQLite inserts row by row); the few rows
         # that need their id (a reversal to store and forward) read it by their unique key
         connection = session.connection()
-        connection.execute(insert(table), rows)
+        connection.execute(_INSERT_JOURNAL, rows)
         waiting = [c for c in items if c.saf is not None]
         saf = []
         if waiting:
@@ -1181,7 +1189,7 @@ class Engine:
         if ctx.pan_hash in self.prefetched_cards:
             row = self.prefetched_cards[ctx.pan_hash or ""]
         else:
-            found = _onus_rows(session, OnusCard.pan_hash == ctx.pan_hash)
+            found = _onus_rows(session, [ctx.pan_hash or ""])
             row = found[0] if found else None
         if row is None:
             raise Decline("14")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, event, func, insert, or_, select, text
+from sqlalchemy import Table, bindparam, event, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1238,6 +1238,17 @@ class BatchOutcome:
     balances: dict[str, int] = field(default_factory=dict)
 
 
+# post_many's statements, built once (building them per batch cost more than running them)
+_USED_KEYS = select(Posting.idempotency_key, Posting.id, Posting.number).where(
+    Posting.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_IDS_BY_NUMBER = select(Posting.number, Posting.id).where(
+    Posting.number.in_(bindparam("numbers", expanding=True))
+)
+_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
+_INSERT_LINES = insert(cast(Table, PostingLine.__table__))
+
+
 def post_many(
     *,
     session: Session,
@@ -1311,10 +1322,8 @@ def post_many(
         for start in range(0, len(keys), 500):
             used.update(
                 (str(k), (pid, number))
-                for k, pid, number in session.execute(
-                    select(Posting.idempotency_key, Posting.id, Posting.number).where(
-                        Posting.idempotency_key.in_(keys[start : start + 500])
-                    )
+                for k, pid, number in session.connection().execute(
+                    _USED_KEYS, {"keys": keys[start : start + 500]}
                 )
             )
     guarded = {
@@ -1369,17 +1378,11 @@ def post_many(
     # Core executemany inserts (no ORM objects, no RETURNING: with it SQLite falls back to
     # one statement per row); the new ids are read back by their unique numbers.
     connection = session.connection()
-    postings_table = cast(Table, Posting.__table__)
-    lines_table = cast(Table, PostingLine.__table__)
-    connection.execute(insert(postings_table), rows)
+    connection.execute(_INSERT_POSTINGS, rows)
     numbers = [row["number"] for row in rows]
     by_number: dict[str, int] = {
         number: posting_id
-        for number, posting_id in connection.execute(
-            select(postings_table.c.number, postings_table.c.id).where(
-                postings_table.c.number.in_(numbers)
-            )
-        )
+        for number, posting_id in connection.execute(_IDS_BY_NUMBER, {"numbers": numbers})
     }
     ids = [by_number[number] for number in numbers]
     lines = []
@@ -1404,7 +1407,7 @@ def post_many(
                 "lines": [[account.code, amount, account.currency] for account, amount in resolved],
             }
         )
-    connection.execute(insert(lines_table), lines)
+    connection.execute(_INSERT_LINES, lines)
     record(
         session,
         actor,

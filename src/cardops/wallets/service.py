@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from cardops.audit.service import record, snapshot
@@ -484,7 +484,20 @@ def _card_refs(session: Session, requests: list[DebitRequest]) -> dict[str, Card
     return cards
 
 
-_PARENT = aliased(Account)  # one alias for good: a new one per call misses the SQL cache
+_PARENT = aliased(Account)
+# built once: building the statement per batch cost more than running it
+_ACCOUNT_REFS = (
+    select(
+        Account.id,
+        Account.code,
+        Account.type,
+        Account.currency,
+        Account.is_active,
+        _PARENT.code,
+    )
+    .outerjoin(_PARENT, _PARENT.id == Account.parent_id)
+    .where(Account.code.in_(bindparam("codes", expanding=True)))
+)
 
 
 def _account_refs(
@@ -492,19 +505,7 @@ def _account_refs(
 ) -> tuple[dict[str, ledger.AccountRef], dict[str, str | None]]:
     """The accounts under ``codes`` as :class:`ledger.AccountRef` (one query, no ORM
     objects), and each one's parent account code."""
-    parent = _PARENT
-    rows = session.execute(
-        select(
-            Account.id,
-            Account.code,
-            Account.type,
-            Account.currency,
-            Account.is_active,
-            parent.code,
-        )
-        .outerjoin(parent, parent.id == Account.parent_id)
-        .where(Account.code.in_(codes))
-    )
+    rows = session.connection().execute(_ACCOUNT_REFS, {"codes": list(codes)})
     refs: dict[str, ledger.AccountRef] = {}
     parents: dict[str, str | None] = {}
     for account_id, code, kind, currency, active, parent_code in rows:
