@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import signal
@@ -461,6 +462,12 @@ async def serve(config: GatewayConfig, *, ready: Any = None) -> None:
     install_risk(engine)  # the risk participant (CARDOPS_RISK=off leaves it out)
     server = GatewayServer(engine)
     await server.start(config.host, config.port)
+    # Everything loaded so far (modules, mappers, caches) lives as long as the process: out
+    # of the collector's sight, and collections rarer, as each batch allocates many
+    # short-lived objects that reference counting frees anyway (cycles are few).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     if ready is not None:
         ready(server)
     stop = asyncio.Event()
