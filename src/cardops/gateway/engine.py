@@ -311,10 +311,17 @@ def _checkpoint_in_background(session: Session, path: str) -> None:
     def run() -> None:
         import sqlite3
 
-        db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        db, inode = None, None
         while True:
             time.sleep(CHECKPOINT_EVERY)
             try:
+                now = os.stat(path).st_ino
+            except FileNotFoundError:  # the database is gone (a test's): so is this thread
+                _checkpointers.pop(path, None)
+                return
+            try:
+                if db is None or now != inode:  # a new file under the same name: reopen
+                    db, inode = sqlite3.connect(path, timeout=10, check_same_thread=False), now
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error:
                 log.warning("WAL checkpoint of %s failed; trying again", path, exc_info=True)
