@@ -5,6 +5,7 @@ never remembered."""
 from __future__ import annotations
 
 import random
+import time
 
 from sqlalchemy.orm import Session
 
@@ -83,3 +84,15 @@ def test_overdraft_is_refused_from_a_remembered_mark(db: Session, finance: User)
     first, second = service.post_many(session=db, actor=finance, postings=[pay, pay])
     assert first.refused is None and second.refused == "overdraft"
     assert second.balances == {code: -400}
+
+
+def test_an_expired_mark_is_not_trusted(db: Session, finance: User) -> None:
+    aid = _wallet(db, finance, 30)
+    code = "wallet:card:9030"
+    service.post(session=db, actor=finance, lines=[(CASH, 300), (code, -300)], description="t")
+    db.commit()
+    stale = time.monotonic() - service.MARK_LIFETIME - 1
+    service._MARKS[aid] = (10**12, -1, stale)  # a wrong mark, but too old to be used
+    assert service.current_balances(db, [aid]) == {aid: -300}
+    service._MARKS[aid] = (10**12, -1, time.monotonic())  # a fresh one is (lines after: none)
+    assert service.current_balances(db, [aid]) == {aid: -1}

@@ -14,6 +14,7 @@ instead of the ledger's.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1149,8 +1150,13 @@ class NewPosting:
 # below a mark. A mark is only remembered once the transaction that read it has committed;
 # any rollback (a savepoint's too) drops the marks it read.
 
-_MARKS: dict[int, tuple[int, int]] = {}  # account id → (line id, SUM of its lines ≤ that id)
+# account id → (line id, SUM of its lines ≤ that id, when it was remembered)
+_MARKS: dict[int, tuple[int, int, float]] = {}
 _MARKS_MAX = 200_000
+# A mark is trusted this long (seconds). The one way a line could appear below a mark is two
+# postings under different years' counters at once (PostgreSQL, at New Year's midnight):
+# any such mark is gone within this time.
+MARK_LIFETIME = 300.0
 _PENDING_MARKS = "cardops.ledger.pending_marks"
 
 
@@ -1158,7 +1164,11 @@ def current_balances(session: Session, account_ids: Sequence[int]) -> dict[int, 
     """Account id → balance (debit-positive) now, for the accounts given: each from its
     remembered mark plus the lines after it, in one query. Call it under the posting lock
     when the answer decides a posting (``post_many`` does)."""
-    marks = {aid: _MARKS.get(aid, (0, 0)) for aid in account_ids}
+    oldest = time.monotonic() - MARK_LIFETIME
+    marks: dict[int, tuple[int, int]] = {}
+    for aid in account_ids:
+        mark = _MARKS.get(aid)
+        marks[aid] = (mark[0], mark[1]) if mark is not None and mark[2] > oldest else (0, 0)
     result = {aid: mark[1] for aid, mark in marks.items()}
     if not marks:
         return result
@@ -1173,10 +1183,11 @@ def current_balances(session: Session, account_ids: Sequence[int]) -> dict[int, 
         "ON l.account_id = marks.account_id AND l.id > marks.after_id "
         "GROUP BY l.account_id"
     )
-    pending: dict[int, tuple[int, int]] = session.info.setdefault(_PENDING_MARKS, {})
+    pending: dict[int, tuple[int, int, float]] = session.info.setdefault(_PENDING_MARKS, {})
+    now = time.monotonic()
     for aid, total, last in session.execute(query):
         result[aid] += int(total)
-        pending[aid] = (int(last), result[aid])
+        pending[aid] = (int(last), result[aid], now)
     return result
 
 
