@@ -54,5 +54,5 @@ class GatewayConfig:
     node: str = ""
     decline_alert_ratio: float = 0.5  # alert when more than half of the last minute declines
     alert_recipient: str = field(
-        default_factory=lambda: os.environ.get("CARDOPS_GATEWAY_ALERT_TO", "ops@localhost")
+        default_factory=lambda: os.environ.get("CARDOPS_GATEWAY_ALERT_TO", "ops@cardops.local")
     )
