@@ -187,3 +187,20 @@ def test_encrypt_pin_block_errors_agree_with_psec(tpk: bytes, pin: str, pan: str
     except ValueError:
         got = ValueError
     assert got == expected
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(tpk=KEYS, zpk=KEYS, block=st.binary(min_size=8, max_size=8))
+def test_translate_pin_block_equals_psec(tpk: bytes, zpk: bytes, block: bytes) -> None:
+    expected = psec_des.encrypt_tdes_ecb(zpk, psec_des.decrypt_tdes_ecb(tpk, block)).hex().upper()
+    assert crypto.translate_pin_block(tpk, zpk, block.hex()) == expected
+    assert crypto.translate_pin_block(tpk, zpk, block.hex().lower()) == expected
+
+
+def test_translate_pin_block_other_lengths_stay_psecs() -> None:
+    tpk, zpk = bytes(range(16)), bytes(range(16, 32))
+    two = bytes(range(16))
+    expected = psec_des.encrypt_tdes_ecb(zpk, psec_des.decrypt_tdes_ecb(tpk, two)).hex().upper()
+    assert crypto.translate_pin_block(tpk, zpk, two.hex()) == expected
+    with pytest.raises(ValueError):
+        crypto.translate_pin_block(tpk, zpk, "00112233")
