@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,3 +44,15 @@ def test_a_decline_spike_raises_an_alert(db: Session) -> None:
     asyncio.run(server.check_decline_rate())
     [message] = _alerts(db)
     assert "declined" in message.body and "alert-node" in message.body
+
+
+def test_the_gateway_refuses_to_start_with_an_alert_address_that_is_not_one() -> None:
+    from cardops.core.errors import ValidationFailed
+    from cardops.gateway.cli import check_settings
+
+    check_settings(GatewayConfig())  # the default is fine
+    with pytest.raises(ValidationFailed) as exc:
+        check_settings(GatewayConfig(alert_recipient="ops@localhost"))
+    assert exc.value.field == "CARDOPS_GATEWAY_ALERT_TO"
+    assert "ops@localhost" in exc.value.localized("en")
+    assert "不是有效的电子邮件地址" in exc.value.localized("zh_CN")

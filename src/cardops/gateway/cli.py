@@ -45,11 +45,28 @@ def gateway(
         config.upstream = upstream
     if metrics_port is not None:
         config.metrics_port = metrics_port
+    check_settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out.print(
         f"cardops gateway:  [bold]{config.host}:{config.port}[/bold] (ISO 8583, 2-byte length)"
     )
     run_loop(serve(config))
+
+
+def check_settings(config: GatewayConfig) -> None:
+    """Refuse to start on a setting that would only fail later, e.g. alerts that could never
+    be sent (the outbox refuses an address that is not one)."""
+    from cardops.core.errors import ValidationFailed
+    from cardops.notify.service import normalize_email
+
+    try:
+        normalize_email(config.alert_recipient)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            "CARDOPS_GATEWAY_ALERT_TO: “{value}” is not a valid e-mail address.",
+            field="CARDOPS_GATEWAY_ALERT_TO",
+            value=config.alert_recipient[:80],
+        ) from exc
 
 
 @app.command("issuer-sim")
