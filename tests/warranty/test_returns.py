@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cardops.approvals import service as approvals
+from cardops.auth.models import User
 from cardops.core.clock import freeze
 from cardops.core.errors import InvalidTransition, ValidationFailed
 from cardops.ledger import service as ledger
@@ -160,7 +161,8 @@ def test_compensation_over_the_cap_needs_the_supervisor(db: Session, world: Worl
     assert card.state == "registered"  # an exchange keeps the card
 
 
-def test_rejected_compensation_blocks_completion_until_lowered(db: Session, world: World) -> None:
+def _return_awaiting_approval(db: Session, world: World) -> tuple[WarrantyReturn, User]:
+    """A non-quality return asking ¥50 compensation, sent for approval by an agent."""
     stocked(db, world)
     card = register(db, world, 3)
     agent = make_user(db, "after_sales_specialist")
@@ -175,6 +177,11 @@ def test_rejected_compensation_blocks_completion_until_lowered(db: Session, worl
             request_approval=True,
         ),
     )
+    return item, agent
+
+
+def test_rejected_compensation_blocks_completion_until_lowered(db: Session, world: World) -> None:
+    item, agent = _return_awaiting_approval(db, world)
     supervisor = make_user(db, "call_supervisor")
     approvals.reject(
         session=db, actor=supervisor, request_id=item.approval_request_id, comment="太多"
@@ -275,20 +282,7 @@ def test_cancelling_a_return_withdraws_its_pending_compensation_request(
 ) -> None:
     from cardops.approvals.models import ApprovalRequest
 
-    stocked(db, world)
-    card = register(db, world, 3)
-    agent = make_user(db, "after_sales_specialist")
-    item = service.create_return(
-        session=db,
-        actor=agent,
-        data=service.ReturnInput(
-            card_number=card.number,
-            kind="return",
-            reason="non_quality",
-            compensation=5000,
-            request_approval=True,
-        ),
-    )
+    item, _ = _return_awaiting_approval(db, world)
     request = db.get(ApprovalRequest, item.approval_request_id)
     assert request is not None and request.state == "pending"
     # another clerk cancels it: the supervisor is not left with a request about nothing

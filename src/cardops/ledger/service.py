@@ -1229,10 +1229,6 @@ class AccountRef:
     currency: str
     is_active: bool
 
-    @property
-    def credit_normal(self) -> bool:
-        return self.type in CREDIT_NORMAL
-
     def natural(self, balance: int) -> int:
         return -balance if self.type in CREDIT_NORMAL else balance
 
