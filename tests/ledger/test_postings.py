@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cardops.auth.models import User
+from cardops.core import clock
 from cardops.core.errors import Conflict, PermissionDenied, ValidationFailed
 from cardops.ledger import service
 from cardops.ledger.chart import BANK, CARD_FEE_INCOME, CASH, EQUITY, WALLET_FLOAT
@@ -268,6 +269,10 @@ def test_post_many_numbers_postings_gap_free_and_keeps_balances_derived(
         (CASH, -300),
     ]
     assert service.balance(db, BANK) == bank + 300
+    assert posting.business_date == clock.today()
+    assert abs((posting.posted_at - clock.utcnow()).total_seconds()) < 60
+    # the batch advanced the same counter a single posting takes its number from
+    assert _post(finance, db, [(CASH, 1), (EQUITY, -1)]).number == f"JV{year}-{last + 3:06d}"
     entry = db.execute(
         select(AuditEntry)
         .where(AuditEntry.action == "ledger.posted_batch")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String, select
+from sqlalchemy import String, bindparam, insert, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cardops.core.clock import local, utcnow
@@ -27,16 +27,30 @@ class CacheVersion(Base):
     value: Mapped[int] = mapped_column(default=0)
 
 
+# built once; a Core statement, so no Counter object is ever held (and gone stale) in a session
+_ADVANCE = (
+    update(Counter)
+    .where(Counter.name == bindparam("counter"))
+    .values(value=Counter.value + bindparam("by"))
+    .returning(Counter.value)
+)
+
+
+def advance(session: Session, name: str, by: int = 1) -> int:
+    """Add ``by`` to the counter ``name`` (a new counter starts at 0) and return its new
+    value. The row stays locked until the transaction ends (SQLite: the transaction holds
+    the write lock anyway), which serialises everyone who numbers under it; ``by=0`` only
+    takes the lock and reads the value."""
+    connection = session.connection()
+    value = connection.execute(_ADVANCE, {"counter": name, "by": by}).scalar_one_or_none()
+    if value is None:
+        connection.execute(insert(Counter).values(name=name, value=by))
+        return by
+    return int(value)
+
+
 def next_value(session: Session, name: str) -> int:
-    row = session.execute(
-        select(Counter).where(Counter.name == name).with_for_update()
-    ).scalar_one_or_none()
-    if row is None:
-        row = Counter(name=name, value=0)
-        session.add(row)
-    row.value += 1
-    session.flush()
-    return row.value
+    return advance(session, name, 1)
 
 
 def next_number(session: Session, kind: str, prefix: str) -> str:

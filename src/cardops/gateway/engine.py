@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cardops.core.clock import local, utcnow
-from cardops.core.db import session_factory
+from cardops.core.db import BulkInsert, session_factory
 from cardops.core.models import Counter, current_version
 from cardops.gateway import codec, crypto
 from cardops.gateway.config import GatewayConfig
@@ -288,7 +288,44 @@ class Metrics:
 _DUPS = select(Journal.dup_key, Journal.request, Journal.response).where(
     Journal.dup_key.in_(bindparam("keys", expanding=True))
 )
-_INSERT_JOURNAL = insert(cast(Table, Journal.__table__))
+_JOURNAL_COLUMNS = (
+    "created_at",
+    "node",
+    "mti",
+    "response_mti",
+    "kind",
+    "tid",
+    "mid",
+    "terminal_id",
+    "merchant_id",
+    "stan",
+    "local_date",
+    "dup_key",
+    "processing_code",
+    "amount",
+    "currency",
+    "pan_hash",
+    "pan_masked",
+    "card_type",
+    "rrn",
+    "auth_code",
+    "response_code",
+    "approved",
+    "route",
+    "reversed",
+    "voided",
+    "completed",
+    "original_id",
+    "batch_no",
+    "settled_batch_id",
+    "wallet_key",
+    "upstream_stan",
+    "transmitted",
+    "latency_us",
+    "request",
+    "response",
+)
+_JOURNAL = BulkInsert(Journal.__table__, _JOURNAL_COLUMNS)
 
 CHECKPOINT_EVERY = 0.5  # seconds between the background WAL checkpoints of a gateway
 _checkpointers: dict[str, threading.Thread] = {}
@@ -367,6 +404,28 @@ def _onus_statement() -> Any:
     )
 
 
+@functools.cache
+def _terminal_statement() -> Any:
+    from cardops.merchants.models import Merchant
+    from cardops.terminals.models import Terminal
+
+    return (
+        select(
+            Terminal.id,
+            Terminal.serial,
+            Terminal.state,
+            Terminal.mid,
+            Terminal.merchant_id,
+            Terminal.tmk_encrypted,
+            Merchant.mid,
+            Merchant.state,
+            Merchant.daily_limit,
+        )
+        .outerjoin(Merchant, Merchant.id == Terminal.merchant_id)
+        .where(Terminal.tid == bindparam("tid"))
+    )
+
+
 def _onus_rows(session: Session, hashes: list[str]) -> list[tuple[OnusRow, CardRef]]:
     """The on-us cards under these PAN hashes with their one-card cards, in one query
     (a statement built once: building it per batch cost more than running it)."""
@@ -399,6 +458,10 @@ class Engine:
         self.node = self.config.node or f"gw-{secrets.token_hex(3)}"
         self.metrics = Metrics()
         self.terminals: dict[str, TerminalInfo] = {}
+        self.tmks: dict[tuple[str, str], bytes] = {}  # (serial, sealed TMK) → TMK
+        self.batch_day: date | None = None  # set while a batch runs: see today()
+        self.batch_yymm = ""
+        self.auth_pool, self.auth_pool_at = b"", 0
         self.keys: dict[str, Keys] = {}
         self.stoplist: dict[str, str] = {}
         self.stoplist_version = -1
@@ -428,7 +491,23 @@ class Engine:
             return session.get_bind().dialect.name == "sqlite"
 
     def today(self) -> date:
-        return local(utcnow()).date()
+        """The operator's date: the batch's (one instant for the whole batch), or now."""
+        return self.batch_day if self.batch_day is not None else local(utcnow()).date()
+
+    def month(self) -> str:
+        """YYMM of :meth:`today`, as card expiry dates are written."""
+        if self.batch_day is not None:
+            return self.batch_yymm
+        return local(utcnow()).strftime("%y%m")
+
+    def auth_code(self) -> str:
+        """A random six-digit approval code, from a pool of random bytes (a system call per
+        1,024 codes instead of one per code)."""
+        if self.auth_pool_at + 4 > len(self.auth_pool):
+            self.auth_pool, self.auth_pool_at = os.urandom(4096), 0
+        at = self.auth_pool_at
+        self.auth_pool_at = at + 4
+        return f"{int.from_bytes(self.auth_pool[at : at + 4], 'big') % 1_000_000:06d}"
 
     def _actor(self, session: Session) -> Any:
         from cardops.auth.models import User
@@ -492,32 +571,34 @@ class Engine:
     def load_terminal(
         self, session: Session, tid: str, *, fresh: bool = False
     ) -> TerminalInfo | None:
-        from cardops.merchants.models import Merchant
-        from cardops.terminals.keys import Sealer
-        from cardops.terminals.models import Terminal
-
+        """The terminal and its merchant as the pipeline needs them, kept for 10 s (one
+        query; the TMK is unsealed again only when its sealed form changed)."""
         found = self.terminals.get(tid)
         if found is not None and not fresh and time.monotonic() - found.loaded < 10:
             return found
-        unit = session.execute(select(Terminal).where(Terminal.tid == tid)).scalar_one_or_none()
-        if unit is None:
+        row = session.connection().execute(_terminal_statement(), {"tid": tid}).first()
+        if row is None:
             self.terminals.pop(tid, None)
             return None
-        merchant = session.get(Merchant, unit.merchant_id) if unit.merchant_id else None
+        unit_id, serial, state, unit_mid, merchant_id, sealed, m_mid, m_state, m_limit = row
         tmk = None
-        if unit.tmk_encrypted:
-            try:
-                tmk = Sealer().open(unit.serial, unit.tmk_encrypted)
-            except Exception:  # a key sealed under another master key
-                log.warning("terminal %s: its TMK does not open", tid)
+        if sealed:
+            tmk = self.tmks.get((serial, sealed))
+            if tmk is None:
+                from cardops.terminals.keys import Sealer
+
+                try:
+                    tmk = self.tmks[(serial, sealed)] = Sealer().open(serial, sealed)
+                except Exception:  # a key sealed under another master key
+                    log.warning("terminal %s: its TMK does not open", tid)
         info = TerminalInfo(
-            id=unit.id,
+            id=unit_id,
             tid=tid,
-            mid=unit.mid or (merchant.mid if merchant else "") or "",
-            merchant_id=unit.merchant_id,
-            active=unit.state == "activated",
-            merchant_active=merchant is not None and merchant.state == "approved",
-            merchant_daily_limit=merchant.daily_limit if merchant else None,
+            mid=unit_mid or m_mid or "",
+            merchant_id=merchant_id,
+            active=state == "activated",
+            merchant_active=m_state == "approved",
+            merchant_daily_limit=m_limit,
             tmk=tmk,
             loaded=time.monotonic(),
         )
@@ -562,6 +643,8 @@ class Engine:
         started = time.perf_counter()
         if items:
             self.metrics.journal_lag = max(0.0, started - min(c.received for c in items))
+        now = local(utcnow())
+        self.batch_day, self.batch_yymm = now.date(), now.strftime("%y%m")
         try:
             self.reserve_rrns(2 * len(items) + 2)
             self._run(items)
@@ -580,6 +663,8 @@ class Engine:
             log.exception("batch failed")
             for ctx in items:
                 self._fail(ctx)
+        finally:
+            self.batch_day = None
         for ctx in items:
             if ctx.forward is None and not ctx.out and not ctx.close:
                 self.encode_response(ctx)
@@ -741,57 +826,62 @@ class Engine:
         """The batch's journal rows in one multi-row insert (Core, no ORM objects)."""
         if not items:
             return
-        now = utcnow()
+        connection = session.connection()
+        created_at = _JOURNAL.processor(connection, "created_at")(utcnow())
+        as_json = _JOURNAL.processor(connection, "request")
+        node = self.node
         rows = []
         for ctx in items:
             msg, resp = ctx.msg, ctx.response
             amount = int(msg["4"]) if _digits(msg.get("4"), 12) else 0
             terminal = ctx.terminal
+            rc = ctx.rc
+            # in _JOURNAL_COLUMNS' order
             rows.append(
-                {
-                    "created_at": now,
-                    "node": self.node,
-                    "mti": ctx.mti[:4],
-                    "response_mti": resp.get("t", "")[:4],
-                    "kind": ctx.kind.value,
-                    "tid": ctx.tid[:8],
-                    "mid": (msg.get("42") or (terminal.mid if terminal else ""))[:15],
-                    "terminal_id": terminal.id if terminal else None,
-                    "merchant_id": terminal.merchant_id if terminal else None,
-                    "stan": ctx.stan[:6],
-                    "local_date": ctx.local_date,
-                    "dup_key": ctx.dup_key,
-                    "processing_code": msg.get("3", "")[:6],
-                    "amount": amount,
-                    "currency": msg.get("49", "")[:3],
-                    "pan_hash": ctx.pan_hash,
-                    "pan_masked": crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
-                    "card_type": ctx.card_type,
-                    "rrn": resp.get("37"),
-                    "auth_code": resp.get("38", ""),
-                    "response_code": ctx.rc,
-                    "approved": ctx.rc == "00",
-                    "route": ctx.route,
-                    "reversed": False,
-                    "voided": False,
-                    "completed": False,
-                    "original_id": ctx.original.id if ctx.original is not None else None,
-                    "batch_no": (msg.get("60", "") if _digits(msg.get("60"), 6) else "")[:6],
-                    "settled_batch_id": None,
-                    "wallet_key": ctx.wallet_key if ctx.rc == "00" else None,
-                    "upstream_stan": ctx.upstream_stan,
-                    "transmitted": msg.get("7", "")[:10],
-                    "latency_us": int((time.perf_counter() - ctx.received) * 1e6),
-                    "request": sanitized(msg),
-                    "response": dict(resp),
-                }
+                (
+                    created_at,
+                    node,
+                    ctx.mti[:4],
+                    resp.get("t", "")[:4],
+                    ctx.kind.value,
+                    ctx.tid[:8],
+                    (msg.get("42") or (terminal.mid if terminal else ""))[:15],
+                    terminal.id if terminal else None,
+                    terminal.merchant_id if terminal else None,
+                    ctx.stan[:6],
+                    ctx.local_date,
+                    ctx.dup_key,
+                    msg.get("3", "")[:6],
+                    amount,
+                    msg.get("49", "")[:3],
+                    ctx.pan_hash,
+                    crypto.mask_pan(ctx.pan)[:19] if ctx.pan else "",
+                    ctx.card_type,
+                    resp.get("37"),
+                    resp.get("38", ""),
+                    rc,
+                    rc == "00",
+                    ctx.route,
+                    False,
+                    False,
+                    False,
+                    ctx.original.id if ctx.original is not None else None,
+                    (msg.get("60", "") if _digits(msg.get("60"), 6) else "")[:6],
+                    None,
+                    ctx.wallet_key if rc == "00" else None,
+                    ctx.upstream_stan,
+                    msg.get("7", "")[:10],
+                    int((time.perf_counter() - ctx.received) * 1e6),
+                    as_json(sanitized(msg)),
+                    as_json(dict(resp)),
+                )
             )
         session.flush()  # ORM changes of the batch (originals, keys) go first
         table = cast(Table, Journal.__table__)
-        # executemany without RETURNING (with it SQLite inserts row by row); the few rows
-        # that need their id (a reversal to store and forward) read it by their unique key
-        connection = session.connection()
-        connection.execute(_INSERT_JOURNAL, rows)
+        # the driver's executemany (no RETURNING: with it SQLite inserts row by row); the
+        # few rows that need their id (a reversal to store and forward) read it by their
+        # unique key
+        _JOURNAL.run(connection, rows)
         waiting = [c for c in items if c.saf is not None]
         saf = []
         if waiting:
@@ -988,7 +1078,7 @@ class Engine:
         ctx.pan_hash = self.prefetched_hashes.get(pan) or crypto.pan_hash(pan)
         ctx.card_type = self.card_type_of(pan)
         expiry = ctx.msg.get("14")
-        if expiry and expiry < local(utcnow()).strftime("%y%m"):
+        if expiry and expiry < self.month():
             raise Decline("54")
 
     def check_amount(self, session: Session, ctx: Ctx) -> None:
@@ -1187,7 +1277,7 @@ class Engine:
         if "37" not in ctx.response:
             ctx.response["37"] = self.next_rrn()
         if auth:
-            ctx.response["38"] = f"{secrets.randbelow(10**6):06d}"
+            ctx.response["38"] = self.auth_code()
         self._count_approved(ctx)
 
     # on-us --------------------------------------------------------------------------------
@@ -1206,8 +1296,7 @@ class Engine:
                 raise Decline("41")
             if card.state != "active":
                 raise Decline("57")
-            now_yymm = local(utcnow()).strftime("%y%m")
-            if onus.expiry < now_yymm or (onus.valid_until and onus.valid_until < self.today()):
+            if onus.expiry < self.month() or (onus.valid_until and onus.valid_until < self.today()):
                 raise Decline("54")
             if ctx.msg.get("14") and ctx.msg["14"] != onus.expiry:
                 raise Decline("54")

@@ -30,8 +30,9 @@ from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.core.clock import local, utcnow
 from cardops.core.config import get_settings
+from cardops.core.db import BulkInsert
 from cardops.core.errors import Conflict, NotFound, ValidationFailed
-from cardops.core.models import Counter, next_number
+from cardops.core.models import advance, next_number
 from cardops.core.money import format_minor
 from cardops.ledger.chart import DEFAULT_DEBIT, STANDARD_CHART
 from cardops.ledger.models import (
@@ -1253,8 +1254,19 @@ _USED_KEYS = select(Posting.idempotency_key, Posting.id, Posting.number).where(
 _IDS_BY_NUMBER = select(Posting.number, Posting.id).where(
     Posting.number.in_(bindparam("numbers", expanding=True))
 )
-_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
-_INSERT_LINES = insert(cast(Table, PostingLine.__table__))
+_POSTINGS = BulkInsert(
+    Posting.__table__,
+    (
+        "number",
+        "posted_at",
+        "business_date",
+        "description",
+        "reference",
+        "idempotency_key",
+        "created_by_id",
+    ),
+)
+_LINES = BulkInsert(PostingLine.__table__, ("posting_id", "account_id", "amount", "currency"))
 
 
 def post_many(
@@ -1315,16 +1327,8 @@ def post_many(
     counter_name = f"posting:{year}"
     # The counter row lock serialises postings (SQLite: the transaction's write lock), so
     # the duplicate and balance reads below see every posting committed before this batch.
-    counter = session.execute(
-        select(Counter)
-        .where(Counter.name == counter_name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if counter is None:
-        counter = Counter(name=counter_name, value=0)
-        session.add(counter)
-        session.flush()
+    session.flush()  # and the session's own pending changes
+    advance(session, counter_name, 0)
     used: dict[str, tuple[int, str]] = {}
     if keys:
         for start in range(0, len(keys), 500):
@@ -1367,55 +1371,45 @@ def post_many(
         accepted.append((index, resolved, description, reference, key))
     if not accepted:
         return outcomes
-    first = counter.value + 1
-    counter.value += len(accepted)
-    session.flush()
+    first = advance(session, counter_name, len(accepted)) - len(accepted) + 1
     day = business_date or local(now).date()
-    rows: list[dict[str, Any]] = [
-        {
-            "number": f"{POSTING_PREFIX}{year}-{first + n:06d}",
-            "posted_at": now,
-            "business_date": day,
-            "description": description,
-            "reference": reference,
-            "idempotency_key": key,
-            "created_by_id": actor.id,
-        }
-        for n, (_, _, description, reference, key) in enumerate(accepted)
-    ]
-    # Core executemany inserts (no ORM objects, no RETURNING: with it SQLite falls back to
-    # one statement per row); the new ids are read back by their unique numbers.
     connection = session.connection()
-    connection.execute(_INSERT_POSTINGS, rows)
-    numbers = [row["number"] for row in rows]
+    posted_at = _POSTINGS.processor(connection, "posted_at")(now)
+    business_day = _POSTINGS.processor(connection, "business_date")(day)
+    numbers = [f"{POSTING_PREFIX}{year}-{first + n:06d}" for n in range(len(accepted))]
+    # the driver's executemany (no ORM objects, no RETURNING: with it SQLite falls back to
+    # one statement per row); the new ids are read back by their unique numbers
+    _POSTINGS.run(
+        connection,
+        [
+            (number, posted_at, business_day, description, reference, key, actor.id)
+            for number, (_, _, description, reference, key) in zip(numbers, accepted, strict=True)
+        ],
+    )
     by_number: dict[str, int] = {
         number: posting_id
         for number, posting_id in connection.execute(_IDS_BY_NUMBER, {"numbers": numbers})
     }
     ids = [by_number[number] for number in numbers]
-    lines = []
+    lines: list[tuple[int, int, int, str]] = []
     covered = []
-    for (index, resolved, *_), row, posting_id in zip(accepted, rows, ids, strict=True):
-        outcomes[index].number, outcomes[index].id = row["number"], posting_id
+    for (index, resolved, _, reference, key), number, posting_id in zip(
+        accepted, numbers, ids, strict=True
+    ):
+        outcomes[index].number, outcomes[index].id = number, posting_id
         lines += [
-            {
-                "posting_id": posting_id,
-                "account_id": account.id,
-                "amount": amount,
-                "currency": account.currency,
-            }
-            for account, amount in resolved
+            (posting_id, account.id, amount, account.currency) for account, amount in resolved
         ]
         covered.append(
             {
                 "id": posting_id,
-                "number": row["number"],
-                "idempotency_key": row["idempotency_key"],
-                "reference": row["reference"],
+                "number": number,
+                "idempotency_key": key,
+                "reference": reference,
                 "lines": [[account.code, amount, account.currency] for account, amount in resolved],
             }
         )
-    connection.execute(_INSERT_LINES, lines)
+    _LINES.run(connection, lines)
     record(
         session,
         actor,

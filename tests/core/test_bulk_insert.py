@@ -1,0 +1,81 @@
+"""``core.db.BulkInsert``: the driver's executemany writes what the ORM reads back, on
+SQLite and PostgreSQL alike (timestamps, dates, JSON, booleans, NULLs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cardops.core.db import BulkInsert
+from cardops.gateway import engine as gateway_engine
+from cardops.gateway.models import Journal
+from cardops.ledger import service as ledger
+from cardops.ledger.models import Posting, PostingLine
+
+
+def test_every_journal_column_is_written() -> None:
+    # a column left out would silently get NULL (or its server default) instead of the
+    # model's Python-side default
+    table = Journal.__table__
+    assert set(gateway_engine._JOURNAL_COLUMNS) == {c.name for c in table.columns} - {"id"}
+
+
+def test_every_posting_column_that_a_batch_sets_is_written() -> None:
+    left_out = {c.name for c in Posting.__table__.columns} - set(ledger._POSTINGS.columns)
+    assert left_out == {"id", "reversal_of_id"}  # a batch posting is never a reversal
+    assert set(ledger._LINES.columns) == {c.name for c in PostingLine.__table__.columns} - {"id"}
+
+
+def test_rows_read_back_as_written(db: Session) -> None:
+    insert = BulkInsert(Journal.__table__, gateway_engine._JOURNAL_COLUMNS)
+    connection = db.connection()
+    at = datetime(2026, 11, 23, 16, 30, 5, 123456, tzinfo=UTC)
+    as_json = insert.processor(connection, "request")
+    blank = dict.fromkeys(insert.columns, "")
+    blank.update(
+        created_at=insert.processor(connection, "created_at")(at),
+        amount=0,
+        latency_us=0,
+        approved=False,
+        reversed=False,
+        voided=False,
+        completed=False,
+        terminal_id=None,
+        merchant_id=None,
+        original_id=None,
+        settled_batch_id=None,
+        rrn=None,
+        wallet_key=None,
+    )
+    rows = [
+        blank
+        | {
+            "dup_key": "bulk-1",
+            "amount": 1234,
+            "approved": True,
+            "pan_hash": None,
+            "request": as_json({"t": "0200", "4": "000000001234"}),
+            "response": as_json({"39": "00"}),
+        },
+        blank
+        | {
+            "dup_key": "bulk-2",
+            "pan_hash": "h" * 64,
+            "request": as_json({}),
+            "response": as_json({"39": "05", "note": "中文"}),
+        },
+    ]
+    insert.run(connection, [tuple(row[c] for c in insert.columns) for row in rows])
+    found = {
+        j.dup_key: j
+        for j in db.execute(select(Journal).where(Journal.dup_key.like("bulk-%"))).scalars()
+    }
+    first, second = found["bulk-1"], found["bulk-2"]
+    assert first.created_at == at and second.created_at == at
+    assert (first.amount, first.approved, first.reversed) == (1234, True, False)
+    assert first.request == {"t": "0200", "4": "000000001234"}
+    assert (second.approved, second.pan_hash) == (False, "h" * 64)
+    assert second.response == {"39": "05", "note": "中文"}
+    assert first.pan_hash is None and first.original_id is None and first.rrn is None
