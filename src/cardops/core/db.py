@@ -18,8 +18,11 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.sql import ColumnElement, bindparam
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import JSON, Boolean, TypeDecorator
 
 from cardops.core.clock import as_utc, utcnow
 from cardops.core.config import get_settings
@@ -203,3 +206,66 @@ class BulkInsert:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+class _ValueList(TypeDecorator[list[Any]]):
+    """A list bound as one parameter: an array of ``item`` on PostgreSQL, a JSON array
+    elsewhere."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, item: Any) -> None:
+        super().__init__()
+        self.item = item
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return dialect.type_descriptor(ARRAY(self.item))
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return list(value)
+
+
+class _InValues(ColumnElement[bool]):
+    """``column IN`` a list bound as a single parameter (see :func:`in_values`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: Any, values: Any) -> None:
+        self.column, self.values = column, values
+
+    def self_group(self, against: Any = None) -> Any:
+        return self  # a comparison already: no "= 1" where booleans are not native
+
+
+@compiles(_InValues)
+def _in_json_array(element: _InValues, compiler: Any, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN (SELECT value FROM json_each({values}))"
+
+
+@compiles(_InValues, "postgresql")
+def _in_array(element: _InValues, compiler: Any, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} = ANY({values})"
+
+
+def in_values(column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN (…)`` for a list passed as the one parameter ``name``.
+
+    SQLAlchemy's expanding ``IN`` writes one placeholder per value, so every list length is
+    a different SQL text: re-rendered per execution, and on SQLite prepared again whenever
+    the driver's statement cache has lost that length. The gateway's batch statements vary
+    in length with every batch; this form is one SQL text for all of them (PostgreSQL:
+    ``= ANY(array)``; SQLite: ``IN (SELECT value FROM json_each(?))``).
+    """
+    return _InValues(column, bindparam(name, type_=_ValueList(column.type)))

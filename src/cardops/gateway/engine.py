@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cardops.core.clock import local, utcnow
-from cardops.core.db import BulkInsert, session_factory
+from cardops.core.db import BulkInsert, in_values, session_factory
 from cardops.core.models import Counter, current_version
 from cardops.gateway import codec, crypto
 from cardops.gateway.config import GatewayConfig
@@ -286,7 +286,7 @@ class Metrics:
 
 
 _DUPS = select(Journal.dup_key, Journal.request, Journal.response).where(
-    Journal.dup_key.in_(bindparam("keys", expanding=True))
+    in_values(Journal.dup_key, "keys")
 )
 _JOURNAL_COLUMNS = (
     "created_at",
@@ -400,7 +400,7 @@ def _onus_statement() -> Any:
             Card.wallet_enabled,
         )
         .join(Card, Card.id == OnusCard.card_id)
-        .where(OnusCard.pan_hash.in_(bindparam("hashes", expanding=True)))
+        .where(in_values(OnusCard.pan_hash, "hashes"))
     )
 
 

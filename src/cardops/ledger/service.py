@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, insert, or_, select
+from sqlalchemy import Table, event, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from cardops.auth.models import User
 from cardops.auth.service import require
 from cardops.core.clock import local, utcnow
 from cardops.core.config import get_settings
-from cardops.core.db import BulkInsert
+from cardops.core.db import BulkInsert, in_values
 from cardops.core.errors import Conflict, NotFound, ValidationFailed
 from cardops.core.models import advance, next_number
 from cardops.core.money import format_minor
@@ -1249,11 +1249,9 @@ class BatchOutcome:
 
 # post_many's statements, built once (building them per batch cost more than running them)
 _USED_KEYS = select(Posting.idempotency_key, Posting.id, Posting.number).where(
-    Posting.idempotency_key.in_(bindparam("keys", expanding=True))
+    in_values(Posting.idempotency_key, "keys")
 )
-_IDS_BY_NUMBER = select(Posting.number, Posting.id).where(
-    Posting.number.in_(bindparam("numbers", expanding=True))
-)
+_IDS_BY_NUMBER = select(Posting.number, Posting.id).where(in_values(Posting.number, "numbers"))
 _POSTINGS = BulkInsert(
     Posting.__table__,
     (

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from cardops.audit.service import record, snapshot
 from cardops.auth.models import User
 from cardops.auth.service import require, system_user
 from cardops.cards.models import Card, CardEvent, CardState
+from cardops.core.db import in_values
 from cardops.core.errors import Conflict, NotFound, ValidationFailed
 from cardops.core.money import format_minor
 from cardops.ledger import service as ledger
@@ -496,7 +497,7 @@ _ACCOUNT_REFS = (
         _PARENT.code,
     )
     .outerjoin(_PARENT, _PARENT.id == Account.parent_id)
-    .where(Account.code.in_(bindparam("codes", expanding=True)))
+    .where(in_values(Account.code, "codes"))
 )
 
 

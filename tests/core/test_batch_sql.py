@@ -1,5 +1,6 @@
-"""``core.db.BulkInsert``: the driver's executemany writes what the ORM reads back, on
-SQLite and PostgreSQL alike (timestamps, dates, JSON, booleans, NULLs)."""
+"""The gateway batch's SQL helpers, on SQLite and PostgreSQL alike: ``core.db.BulkInsert``
+(the driver's executemany writes what the ORM reads back: timestamps, JSON, booleans,
+NULLs) and ``core.db.in_values`` (a list bound as one parameter)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cardops.core.db import BulkInsert
+from cardops.core.db import BulkInsert, in_values
+from cardops.core.models import Counter
 from cardops.gateway import engine as gateway_engine
 from cardops.gateway.models import Journal
 from cardops.ledger import service as ledger
@@ -79,3 +81,22 @@ def test_rows_read_back_as_written(db: Session) -> None:
     assert (second.approved, second.pan_hash) == (False, "h" * 64)
     assert second.response == {"39": "05", "note": "中文"}
     assert first.pan_hash is None and first.original_id is None and first.rrn is None
+
+
+def test_in_values_matches_like_in(db: Session) -> None:
+    db.execute(
+        Counter.__table__.insert(),
+        [{"name": f"in-values-{n}", "value": n} for n in range(5)],
+    )
+    by_name = select(Counter.name).where(in_values(Counter.name, "names")).order_by(Counter.name)
+    by_value = select(Counter.name).where(in_values(Counter.value, "values"))
+    assert db.scalars(by_name, {"names": ["in-values-1", "in-values-3", "nope"]}).all() == [
+        "in-values-1",
+        "in-values-3",
+    ]
+    assert db.scalars(by_name, {"names": []}).all() == []
+    # more values than SQLite once allowed placeholders in one statement, and a tuple
+    wanted = tuple(f"in-values-{n}" for n in range(0, 5000, 2))
+    assert len(db.scalars(by_name, {"names": wanted}).all()) == 3
+    names = db.scalars(by_value.where(Counter.name.like("in-values-%")), {"values": [4]}).all()
+    assert names == ["in-values-4"]
