@@ -127,3 +127,32 @@ def test_batch_settlement_compares_totals(db: Session, world: World, pos: Blocki
     assert batch is not None and batch.balanced and batch.gateway_debit_amount == 3500
     settled = db.execute(select(Journal).where(Journal.settled_batch_id == batch.id)).scalars()
     assert len(list(settled)) == 3
+
+
+def test_requests_sent_back_to_back_wait_for_the_one_they_depend_on(
+    db: Session, world: World, pos: BlockingTerminal
+) -> None:
+    """A repeat of a request still being processed, and a reversal of it, sent before its
+    answer came: the repeat gets the same answer (one debit), the reversal is processed after
+    the original and gives the money back."""
+    request = pos.session.purchase(world.pan, 3000, pin=PIN)
+    original = codec.original_data("0200", request["11"], request["7"])
+    reversal = pos.session.financial(
+        "0400", "000000", pan=world.pan, amount=3000, **{"90": original}
+    )
+    other = pos.session.purchase(world.pan, 500, pin=PIN)
+    pos.send_raw(
+        pos.session.encode(request)
+        + pos.session.encode(request)
+        + pos.session.encode(reversal)
+        + pos.session.encode(other)
+    )
+    answers = [pos.receive() for _ in range(4)]
+    purchases = [a for a in answers if a["t"] == "0210" and a["11"] == request["11"]]
+    assert len(purchases) == 2 and {a["39"] for a in purchases} == {"00"}
+    assert purchases[0]["37"] == purchases[1]["37"] and purchases[0]["38"] == purchases[1]["38"]
+    [reversed_] = [a for a in answers if a["t"] == "0410"]
+    assert reversed_["39"] == "00"
+    [second] = [a for a in answers if a["11"] == other["11"]]
+    assert second["39"] == "00"
+    assert balance(db, world) == 100_000 - 500

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cardops.gateway import codec
 from cardops.gateway.config import GatewayConfig
 from cardops.gateway.models import Journal, SafEntry
 from cardops.gateway.simulator import IssuerSim, sim_cards
@@ -107,6 +108,41 @@ def test_timeout_answers_91_and_stores_a_reversal_that_is_forwarded(
         entry = db.get(SafEntry, entry.id)
         assert entry is not None and entry.done_at is not None and entry.response_code == "00"
         assert slow.sim.cards[GOOD.pan].balance == before  # the reversal gave it back
+        pos.close()
+    finally:
+        gateway.stop()
+        slow.stop()
+
+
+def test_repeat_and_reversal_sent_while_the_original_is_at_the_issuer_wait_for_it(
+    world: World,
+) -> None:
+    """The terminal sends a purchase, its repeat and its reversal back to back while the
+    issuer takes its time: the repeat is answered like the original (forwarded once), and
+    the reversal is processed after the original's answer and stored for the issuer, so the
+    money comes back."""
+    slow = Sim(slow_ms=300)
+    gateway = _gateway(slow.port)
+    try:
+        pos = gateway.terminal(world)
+        pos.sign_on()
+        before = slow.sim.cards[GOOD.pan].balance
+        request = pos.session.purchase(GOOD.pan, 700, pin=GOOD.pin, expiry=GOOD.expiry)
+        original = codec.original_data("0200", request["11"], request["7"])
+        reversal = pos.session.financial(
+            "0400", "000000", pan=GOOD.pan, amount=700, **{"90": original}
+        )
+        pos.send_raw(
+            pos.session.encode(request) + pos.session.encode(request) + pos.session.encode(reversal)
+        )
+        answers = [pos.receive() for _ in range(3)]
+        purchases = [a for a in answers if a["t"] == "0210"]
+        assert [a["39"] for a in purchases] == ["00", "00"]
+        assert purchases[0]["37"] == purchases[1]["37"]
+        [reversed_] = [a for a in answers if a["t"] == "0410"]
+        assert reversed_["39"] == "00"
+        gateway.run(gateway.server.forward_stored())  # the reversal, stored for the issuer
+        assert slow.sim.cards[GOOD.pan].balance == before
         pos.close()
     finally:
         gateway.stop()

@@ -1,8 +1,9 @@
 """The asyncio TCP server of the wire contract, the journal writer and the upstream link.
 
-* One task per connection reads frames and hands each request to the :class:`Writer`, which
-  batches whatever has queued up and runs the batch in one database thread (group commit);
-  responses go out, in any order, when their batch is durable.
+* Each connection (:class:`TerminalConnection`) cuts frames out of the bytes it receives and
+  hands each request to the :class:`Writer`, which batches whatever has queued up and runs
+  the batch in one transaction (group commit); responses go out, in any order, when their
+  batch is durable.
 * :class:`Upstream` keeps one persistent connection to the issuer host and multiplexes
   requests over it by STAN; an unanswered request times out (the terminal gets ``91``) and a
   reversal is stored and forwarded; while the link is down non-on-us cards get ``91``.
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -47,12 +50,19 @@ class Writer:
         self.engine = engine
         self.inline = engine.uses_sqlite() if inline is None else inline
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="gateway-db")
-        self.queue: asyncio.Queue[tuple[Ctx, asyncio.Future[None]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[Ctx, asyncio.Future[None] | Callable[[Ctx], None]]] = (
+            asyncio.Queue()
+        )
 
     async def run_ctx(self, ctx: Ctx) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((ctx, future))
         await future
+
+    def enqueue(self, ctx: Ctx, then: Callable[[Ctx], None]) -> None:
+        """Queue ``ctx`` for the next batch; ``then(ctx)`` is called once it is done (no
+        task, no future: the path of most requests)."""
+        self.queue.put_nowait((ctx, then))
 
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run database work: inline, or on the one database thread."""
@@ -78,9 +88,15 @@ class Writer:
             try:
                 await self.call(self.engine.process_batch, [c for c, _ in batch])
             finally:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+                for ctx, done in batch:
+                    if isinstance(done, asyncio.Future):
+                        if not done.done():
+                            done.set_result(None)
+                        continue
+                    try:
+                        done(ctx)
+                    except Exception:
+                        log.exception("answering %s/%s failed", ctx.tid, ctx.stan)
             if self.inline:
                 await asyncio.sleep(0)  # the frames that came in meanwhile are read first
 
@@ -185,8 +201,9 @@ class TerminalConnection(asyncio.Protocol):
     """One terminal's TCP connection: 2-byte length frames in, responses out in any order.
 
     A protocol rather than stream reader/writer tasks: frames are cut out of the received
-    bytes in ``data_received`` (no task, no ``wait_for`` per frame); each request runs in its
-    own task. After the end of the stream or a frame that closes the connection, the requests
+    bytes in ``data_received`` (no task, no ``wait_for`` per frame). A request goes straight
+    into the writer's queue and is answered by a callback after its batch; a reversal, or a
+    request whose TID + STAN is still being processed, runs in its own task that waits first. After the end of the stream or a frame that closes the connection, the requests
     already received are still answered, then the connection is closed.
     """
 
@@ -256,9 +273,13 @@ class TerminalConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def done(self, task: asyncio.Future[Any]) -> None:
-        self.pending -= 1
         if not task.cancelled() and task.exception() is not None:
             log.error("request failed", exc_info=task.exception())
+        self.answered()
+
+    def answered(self) -> None:
+        """One request fewer to answer; the last one closes a connection that is ending."""
+        self.pending -= 1
         if self.closing and not self.pending:
             self.close()
 
@@ -281,7 +302,9 @@ class GatewayServer:
         self.engine = engine
         self.writer = Writer(engine)
         self.background = background
-        self.inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
+        # (TID, STAN) being processed → a future for those who wait for it (made when the
+        # first one does)
+        self.inflight: dict[tuple[str, str], asyncio.Future[None] | None] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.upstream: Upstream | None = None
         self.servers: list[asyncio.Server] = []
@@ -346,9 +369,44 @@ class GatewayServer:
                 return False  # nothing to answer to: close, as the contract says
             ctx.msg, ctx.preset = part, "30"
         conn.pending += 1
+        msg = ctx.msg
+        key = (msg.get("41", ""), msg.get("11", ""))
+        if key not in self.inflight and msg.get("t") != "0400":
+            # nothing to wait for: straight into the next batch, answered by a callback
+            self.inflight[key] = None
+            self.writer.enqueue(ctx, functools.partial(self.answered, conn, key))
+            return True
         task = asyncio.ensure_future(self.submit(ctx, conn))
         task.add_done_callback(conn.done)
         return True
+
+    def answered(self, conn: TerminalConnection, key: tuple[str, str], ctx: Ctx) -> None:
+        """A request of the direct path is through its batch: send its answer, or forward it
+        upstream first (in a task, as :meth:`submit` would)."""
+        if ctx.forward is not None:
+            task = asyncio.ensure_future(self.finish_forward(ctx, conn, key))
+            task.add_done_callback(conn.done)
+            return
+        self.release(key)
+        if ctx.out:
+            conn.send(ctx.out)
+        conn.answered()
+
+    async def finish_forward(
+        self, ctx: Ctx, conn: TerminalConnection, key: tuple[str, str]
+    ) -> None:
+        try:
+            await self.forward(ctx)
+        finally:
+            self.release(key)
+        if ctx.out:
+            conn.send(ctx.out)
+
+    def release(self, key: tuple[str, str]) -> None:
+        """``key`` is answered: whoever waits for it goes on."""
+        waiting = self.inflight.pop(key, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def sweep(self) -> None:
         """Close connections idle for IDLE_TIMEOUT or stuck in a frame for BODY_TIMEOUT."""
@@ -371,18 +429,20 @@ class GatewayServer:
             original = codec.parse_original(msg.get("90", ""))
             if original is not None:
                 waits.append((key[0], original[1]))
+        loop = asyncio.get_running_loop()
         for wanted in waits:
             while wanted in self.inflight:
-                await asyncio.shield(self.inflight[wanted])
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.inflight[key] = done
+                waiting = self.inflight[wanted]
+                if waiting is None:  # a direct-path request nobody waited for until now
+                    waiting = self.inflight[wanted] = loop.create_future()
+                await asyncio.shield(waiting)
+        self.inflight[key] = None
         try:
             await self.writer.run_ctx(ctx)
             if ctx.forward is not None:
                 await self.forward(ctx)
         finally:
-            self.inflight.pop(key, None)
-            done.set_result(None)
+            self.release(key)
         if ctx.out:
             conn.send(ctx.out)
 
