@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -154,10 +155,15 @@ def loadgen(
         f" stan_start={stan_start}, rate={rate!r}))\n"
         "print(json.dumps(r.summary()))\n"
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed on {route}: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    # the load generator's own CPU: what it leaves of the machine's two cores to the gateway
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["loadgen_cpu_ms"] = round(1000 * used / max(1, result["requests"]), 3)
     print(route, "closed" if rate is None else f"paced {rate:g}/s", result, flush=True)
     return result
 
@@ -288,16 +294,17 @@ def main() -> None:
     )
     print(
         "| scenario | mode | approved/s | p50 ms | p95 ms | p99 ms | of echo ceiling"
-        " | gateway CPU ms/request | late sends | codes |"
+        " | gateway CPU ms/request | load generator CPU ms/request | late sends | codes |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         closed = r.get("mode") == "closed"
         mode = "closed loop" if closed else f"paced {r['rate']:g}/s"
         share = f"{r['approved_per_second'] / ceiling:.0%}" if ceiling and closed else "-"
         print(
             f"| {name} | {mode} | {r['approved_per_second']} | {r['p50_ms']} | {r['p95_ms']} |"
-            f" {r['p99_ms']} | {share} | {r.get('gateway_cpu_ms', '-')} | {r['late']} |"
+            f" {r['p99_ms']} | {share} | {r.get('gateway_cpu_ms', '-')}"
+            f" | {r.get('loadgen_cpu_ms', '-')} | {r['late']} |"
             f" {r['codes']} |"
         )
 
