@@ -203,7 +203,8 @@ class TerminalConnection(asyncio.Protocol):
     A protocol rather than stream reader/writer tasks: frames are cut out of the received
     bytes in ``data_received`` (no task, no ``wait_for`` per frame). A request goes straight
     into the writer's queue and is answered by a callback after its batch; a reversal, or a
-    request whose TID + STAN is still being processed, runs in its own task that waits first. After the end of the stream or a frame that closes the connection, the requests
+    request whose TID + STAN is still being processed, runs in its own task that waits
+    first. After the end of the stream or a frame that closes the connection, the requests
     already received are still answered, then the connection is closed.
     """
 
