@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cardops.core.clock import local, utcnow
-from cardops.core.db import BulkInsert, in_values, session_factory
+from cardops.core.db import BulkInsert, in_values, is_postgres, session_factory
 from cardops.core.models import Counter, current_version
 from cardops.gateway import codec, crypto
 from cardops.gateway.config import GatewayConfig
@@ -488,7 +488,7 @@ class Engine:
 
     def uses_sqlite(self) -> bool:
         with self.sessions() as session:
-            return session.get_bind().dialect.name == "sqlite"
+            return not is_postgres(session)
 
     def today(self) -> date:
         """The operator's date: the batch's (one instant for the whole batch), or now."""
@@ -823,7 +823,7 @@ class Engine:
         self.metrics.observe(ctx.mti or "????", ctx.rc, elapsed, ctx.kind in FINANCIAL)
 
     def journal(self, session: Session, items: list[Ctx]) -> None:
-        """The batch's journal rows in one multi-row insert (Core, no ORM objects)."""
+        """The batch's journal rows in one executemany of the driver (``_JOURNAL``)."""
         if not items:
             return
         connection = session.connection()

@@ -1328,14 +1328,11 @@ def post_many(
     session.flush()  # and the session's own pending changes
     advance(session, counter_name, 0)
     used: dict[str, tuple[int, str]] = {}
-    if keys:
-        for start in range(0, len(keys), 500):
-            used.update(
-                (str(k), (pid, number))
-                for k, pid, number in session.connection().execute(
-                    _USED_KEYS, {"keys": keys[start : start + 500]}
-                )
-            )
+    if keys:  # one parameter however many keys (in_values): no chunks needed
+        used = {
+            str(k): (pid, number)
+            for k, pid, number in session.connection().execute(_USED_KEYS, {"keys": keys})
+        }
     guarded = {
         account.id: account
         for item, resolved, *_ in prepared
