@@ -147,7 +147,7 @@ def loadgen(
         "from cardops.gateway.aio import run_loop\n"
         "from cardops.gateway.loadgen import run_load, load_lab\n"
         f"data = load_lab(__import__('pathlib').Path({str(lab)!r}))\n"
-        f"cards = [c for c in data['cards'] if c['route'] == {route!r} and c['balance'] > 0 and c['expiry'] > '2700']\n"
+        f"cards = [c for c in data['cards'] if c['route'] == {route!r} and c['balance'] >= 100_000 and c['expiry'] > '2700']\n"
         f"echo = {route == 'echo'}\n"
         "if echo: cards = [c for c in data['cards'] if c['route'] == 'on-us']\n"
         f"r = run_loop(run_load(host='127.0.0.1', port={port}, terminals=data['terminals'],"

@@ -3,6 +3,7 @@ the same figures shared through the real Redis on 127.0.0.1."""
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
@@ -53,6 +54,28 @@ def test_memory_windows_match_a_brute_force_count(gaps: list[int], probes: list[
             assert got[f"card__count_{window}"] == len(inside)
             assert got[f"terminal__declines_{window}"] == sum(1 for i in inside if i % 3 == 0)
             assert got[f"merchant__sum_{window}"] == sum(100 + i for i in inside if i % 3)
+
+
+def test_memory_windows_stay_exact_after_old_events_are_dropped() -> None:
+    """A day's events are kept in flat arrays, nothing per event for the garbage collector;
+    the events older than 24 h are cut off the front as reads move on."""
+    store = MemoryStore()
+    times = [1_000_000.0 + 600 * i for i in range(500)]  # three and a half days
+    for i, ts in enumerate(times):
+        store.record([_event(ts, amount=100 + i, declined=i % 3 == 0)])
+        if i % 7 == 0:  # reads come in between, as in the gateway
+            store.features(Probe(ts, "c1", "T1", 7, DAY, MONTH))
+    series = store.series[0]["c1"]
+    assert len(series.ts) < 250  # the oldest days are gone
+    # the collector finds no object per event behind them (lists show one per event)
+    assert len(gc.get_referents(series.ts, series.rows)) <= 2
+    now = times[-1] + 1
+    got = store.features(Probe(now, "c1", "T1", 7, DAY, MONTH))
+    for window, span in (("10m", 600), ("1h", 3600), ("24h", 86400)):
+        inside = [i for i, ts in enumerate(times) if ts > now - span]
+        assert got[f"card__count_{window}"] == len(inside)
+        assert got[f"terminal__declines_{window}"] == sum(1 for i in inside if i % 3 == 0)
+        assert got[f"merchant__sum_{window}"] == sum(100 + i for i in inside if i % 3)
 
 
 def test_usual_amount_first_use_and_totals() -> None:
