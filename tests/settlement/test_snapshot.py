@@ -1,10 +1,12 @@
 """The window snapshot settle_day leaves for reconciliation: reconciliation's journal frame
 read through it is identical to the one read from the database; a row changed after the
 settlement (a late reversal) makes the snapshot unusable; a rolled-back settlement's files
-are never used."""
+are never used, and the next settlement deletes them once they are an hour old."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 import polars as pl
@@ -112,3 +114,23 @@ def test_a_rolled_back_settlement_leaves_nothing_usable(world: World) -> None:
     assert len(snapshots.usable(world.db, first, last)) == 1
     nested.rollback()
     assert snapshots.usable(world.db, first, last) == []
+
+
+def test_the_next_settlement_deletes_a_rolled_back_settlements_folder(world: World) -> None:
+    _fill(world)
+    before = set(snapshots.root().iterdir()) if snapshots.root().is_dir() else set()
+    nested = world.db.begin_nested()
+    service.settle_day(session=world.db, actor=world.finance, business_date=DAY)
+    nested.rollback()
+    (orphan,) = set(snapshots.root().iterdir()) - before
+    assert snapshots.sweep(world.db) == 0  # young: a settlement still running may own it
+    assert orphan.is_dir()
+    an_hour_ago = time.time() - snapshots.ORPHAN_AGE - 60
+    os.utime(orphan, (an_hour_ago, an_hour_ago))
+    window = service.settle_day(session=world.db, actor=world.finance, business_date=DAY).window
+    assert not orphan.exists()
+    assert window.first_id is not None and window.last_id is not None
+    (kept,) = snapshots.usable(world.db, window.first_id, window.last_id)
+    assert kept.directory.is_dir()
+    snapshots.sweep(world.db, older_than=0)  # a folder a window names stays, whatever its age
+    assert kept.directory.is_dir()

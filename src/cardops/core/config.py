@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     smtp_from: str = "cardops@localhost"
     sms_adapter: str = "log"
     notify_max_attempts: int = 5
+    # Redis, shared by every process (risk aggregates of the gateways, public rate limits);
+    # empty: each process keeps its own
+    redis_url: str = ""
     # Receipts
     pdf_font: str = ""
     # Demo data

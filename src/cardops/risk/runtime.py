@@ -44,6 +44,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cardops.core.clock import utcnow
+from cardops.core.config import get_settings
 from cardops.core.db import session_factory
 from cardops.core.models import current_version
 from cardops.risk.aggregates import _NAMES, Event, MemoryStore, Probe, RedisStore
@@ -75,7 +76,7 @@ class RiskConfig:
             os.environ.get("CARDOPS_RISK", "on").lower() not in ("off", "0", "false", "no")
         )
     )
-    redis_url: str = field(default_factory=lambda: os.environ.get("CARDOPS_REDIS_URL", ""))
+    redis_url: str = field(default_factory=lambda: get_settings().redis_url)
     redis_prefix: str = field(
         default_factory=lambda: os.environ.get("CARDOPS_RISK_REDIS_PREFIX", "cardops:risk")
     )

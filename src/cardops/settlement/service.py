@@ -1065,6 +1065,8 @@ def settle_day(
         progress("close")
     window = close_window(session=session, actor=actor, business_date=business_date)
     writer = None
+    if snapshots.supported(session):
+        snapshots.sweep(session)  # the folders of settlements that were rolled back
     if window.state != WindowState.SETTLED.value and snapshots.supported(session):
         assert window.first_id is not None and window.last_id is not None
         writer = snapshots.Writer(window.first_id, window.last_id)

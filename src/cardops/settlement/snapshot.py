@@ -7,7 +7,8 @@ refund, void, reversal; not on-us) are written as Parquet parts under
 ``var/settlement/snapshots/<token>/`` with a manifest holding the id range and a fingerprint
 of the whole range (row count, Σ amount, Σ approved, Σ reversed). The token goes into the
 window's ``snapshot`` event, in the same transaction as the settlement: a settlement that is
-rolled back leaves no event, and its files are never used.
+rolled back leaves no event, and its files are never used; :func:`sweep` (run by each
+settlement) deletes such folders once they are an hour old.
 
 :func:`usable` gives reconciliation the snapshots it may use for an id range: only those whose
 fingerprint, recomputed from the database now, still matches (a reversal journaled after the
@@ -19,7 +20,9 @@ else is read from the database as before. SQLite only: PostgreSQL streams the jo
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cardops.core.config import get_settings
+
+log = logging.getLogger(__name__)
+
+# a folder no window names is deleted once it is this old (seconds): a settlement still
+# running (in another process, its event not committed yet) may be writing a younger one
+ORPHAN_AGE = 3600
 
 RECON_KINDS = ("purchase", "completion", "refund", "void", "reversal")
 COLUMNS = ("id", "tid", "stan", "rrn", "amount", "kind", "ok", "merchant_id", "local_date")
@@ -101,6 +110,38 @@ class Writer:
 
     def discard(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def sweep(session: Session, *, older_than: float = ORPHAN_AGE) -> int:
+    """Delete the snapshot folders that no window's ``snapshot`` event names (left by a
+    settlement that was rolled back, or that failed after writing them) once they are
+    ``older_than`` seconds old; returns how many went. A folder that cannot be deleted is
+    logged and left for the next time: it never stops a settlement."""
+    from cardops.settlement.models import WindowEvent
+
+    base = root()
+    if not base.is_dir():
+        return 0
+    named = {
+        data.get("token")
+        for data in session.execute(
+            select(WindowEvent.data).where(WindowEvent.event == "snapshot")
+        ).scalars()
+        if isinstance(data, dict)
+    }
+    cutoff = time.time() - older_than
+    removed = 0
+    try:
+        for directory in base.iterdir():
+            if directory.name in named or not directory.is_dir():
+                continue
+            if directory.stat().st_mtime > cutoff:
+                continue
+            shutil.rmtree(directory)
+            removed += 1
+    except OSError:
+        log.warning("could not sweep the snapshot folders under %s", base, exc_info=True)
+    return removed
 
 
 @dataclass(frozen=True)

@@ -658,12 +658,13 @@ class Lookup:
 
 
 PUBLIC_LOOKUPS_PER_MINUTE = 30
-_public_lookups = SlidingWindowLimiter(PUBLIC_LOOKUPS_PER_MINUTE, 60.0)
+_public_lookups = SlidingWindowLimiter(PUBLIC_LOOKUPS_PER_MINUTE, 60.0, name="warranty-lookup")
 
 
 def check_public_lookup(source: str | None) -> None:
     """Anyone may look a card up without signing in, but not walk the number range: at most
-    ``PUBLIC_LOOKUPS_PER_MINUTE`` look-ups per address and minute (per web process)."""
+    ``PUBLIC_LOOKUPS_PER_MINUTE`` look-ups per address and minute (shared by every web process
+    through Redis when ``CARDOPS_REDIS_URL`` is set, else per web process)."""
     if not _public_lookups.allow(source or "unknown"):
         raise RateLimited("Too many look-ups from your address. Please try again in a minute.")
 
