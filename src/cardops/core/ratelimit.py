@@ -22,6 +22,7 @@ from cardops.core.config import get_settings
 log = logging.getLogger(__name__)
 
 LIMITERS: list[SlidingWindowLimiter] = []
+RETRY_AFTER = 10.0  # seconds without trying Redis after it could not be reached
 
 # KEYS[1]: the key's sorted set; ARGV: window (ms), limit, a unique member.
 # Returns 1 and counts the hit, or 0 (over the limit; the hit is not kept).
@@ -72,6 +73,7 @@ class SlidingWindowLimiter:
         self._client_url = ""
         self._script: Any = None
         self._warned_at = -1e9
+        self._down_until = -1e9
         LIMITERS.append(self)
 
     def allow(self, key: str, *, now: float | None = None) -> bool:
@@ -86,7 +88,7 @@ class SlidingWindowLimiter:
     def _allow_shared(self, key: str) -> bool | None:
         """Redis's answer, or None when there is no Redis or it cannot be reached."""
         url = get_settings().redis_url if self.redis_url is None else self.redis_url
-        if not url:
+        if not url or time.monotonic() < self._down_until:
             return None
         import redis
 
@@ -103,6 +105,7 @@ class SlidingWindowLimiter:
             )
         except redis.RedisError:
             moment = time.monotonic()
+            self._down_until = moment + RETRY_AFTER  # no connection timeout per request
             if moment - self._warned_at > 60:  # once a minute, not once per request
                 self._warned_at = moment
                 log.warning(

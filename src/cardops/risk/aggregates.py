@@ -82,7 +82,7 @@ class Series:
 
     The events are kept in flat arrays (a time stamp, and five numbers per event), not as a
     tuple per event in lists: a day of traffic is millions of events, and as objects every
-    one of them passed through the garbage collector (collections of 15–35 ms every few
+    one of them passed through the garbage collector (collections of 15–37 ms every few
     seconds under load, and each full collection walked them all)."""
 
     __slots__ = ("ptr", "rows", "tot", "ts")

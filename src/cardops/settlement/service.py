@@ -1067,9 +1067,9 @@ def settle_day(
     writer = None
     if snapshots.supported(session):
         snapshots.sweep(session)  # the folders of settlements that were rolled back
-    if window.state != WindowState.SETTLED.value and snapshots.supported(session):
-        assert window.first_id is not None and window.last_id is not None
-        writer = snapshots.Writer(window.first_id, window.last_id)
+        if window.state != WindowState.SETTLED.value:
+            assert window.first_id is not None and window.last_id is not None
+            writer = snapshots.Writer(window.first_id, window.last_id)
     try:
         return _settle(session, actor, window, writer, progress)
     except BaseException:

@@ -131,16 +131,17 @@ def sweep(session: Session, *, older_than: float = ORPHAN_AGE) -> int:
     }
     cutoff = time.time() - older_than
     removed = 0
-    try:
-        for directory in base.iterdir():
-            if directory.name in named or not directory.is_dir():
-                continue
-            if directory.stat().st_mtime > cutoff:
+    for directory in base.iterdir():
+        if directory.name in named:
+            continue
+        try:
+            if not directory.is_dir() or directory.stat().st_mtime > cutoff:
                 continue
             shutil.rmtree(directory)
-            removed += 1
-    except OSError:
-        log.warning("could not sweep the snapshot folders under %s", base, exc_info=True)
+        except OSError:
+            log.warning("could not delete the snapshot folder %s", directory, exc_info=True)
+            continue
+        removed += 1
     return removed
 
 
