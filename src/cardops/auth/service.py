@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -590,3 +591,12 @@ def role_holder_counts(session: Session) -> dict[int, int]:
     """Number of users holding each role, by role id."""
     rows = session.execute(select(UserRole.role_id, func.count()).group_by(UserRole.role_id))
     return {role_id: n for role_id, n in rows.tuples()}
+
+
+def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """User id → display name, for the ids given (None and unknown ids are left out)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    return {user_id: name for user_id, name in rows}

@@ -7,7 +7,7 @@ another provider's order answers 404.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
@@ -176,6 +176,16 @@ def create_provider(db: DB, user: ApiUser, body: ProviderIn) -> ProviderOut:
 @router.get("/channel/providers/{provider_id}", response_model=ProviderOut)
 def get_provider(db: DB, user: ApiUser, provider_id: RecordId) -> ProviderOut:
     return provider_out(service.get_provider(db, provider_id, actor=user))
+
+
+@router.get("/channel/providers/{provider_id}/rate-history")
+def provider_rate_history(db: DB, user: ApiUser, provider_id: RecordId) -> list[dict[str, Any]]:
+    """The provider's rate card versions, newest first (settlement prices a closed day with
+    the version in force when it closed)."""
+    return [
+        {"rate_card": v.rate_card, "recorded_at": v.recorded_at, "actor_id": v.actor_id}
+        for v in service.rate_history(db, user, provider_id)
+    ]
 
 
 @router.put("/channel/providers/{provider_id}", response_model=ProviderOut)

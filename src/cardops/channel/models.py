@@ -69,6 +69,22 @@ class Provider(TimestampMixin, Base):
     parent: Mapped[Provider | None] = relationship(remote_side=[id])
 
 
+class ProviderRateVersion(Base):
+    """A provider's rate card as it was set at ``recorded_at``. Settlement prices a day with
+    the version in force when the day's window closed, so a change never alters a day that
+    was already closed (settling it again gives the same figures)."""
+
+    __tablename__ = "provider_rate_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), index=True
+    )
+    rate_card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 class ProviderUser(Base):
     """A console user who works for a provider (sees only that provider and its subtree)."""
 

@@ -49,6 +49,7 @@ from cardops.channel.models import (
     Provider,
     ProviderLevel,
     ProviderOrder,
+    ProviderRateVersion,
     ProviderUser,
     Region,
 )
@@ -67,7 +68,7 @@ from cardops.channel.regions import (
     normalize_city,
     normalize_province,
 )
-from cardops.core.clock import local, utcnow
+from cardops.core.clock import SINCE_ALWAYS, local, utcnow
 from cardops.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from cardops.core.i18n import N_
 from cardops.core.models import next_number
@@ -448,8 +449,49 @@ def create_provider(
     _apply(provider, clean)
     session.add(provider)
     session.flush()
+    _remember_rates(session, provider, None, actor)
     record(session, actor, "provider.created", provider)
     return provider
+
+
+def _remember_rates(
+    session: Session, provider: Provider, before: dict[str, Any] | None, actor: User
+) -> None:
+    """Keep the provider's rate card as a new version when it changed (settlement prices a
+    day with the version in force when the day closed). A provider with no version yet (made
+    before versions were kept) first gets its old card as the version "since always"."""
+    card = dict(provider.rate_card or {})
+    if before is not None:
+        if card == before:
+            return
+        first = session.scalar(
+            select(ProviderRateVersion.id)
+            .where(ProviderRateVersion.provider_id == provider.id)
+            .limit(1)
+        )
+        if first is None:
+            session.add(
+                ProviderRateVersion(
+                    provider_id=provider.id, rate_card=before, recorded_at=SINCE_ALWAYS
+                )
+            )
+    session.add(
+        ProviderRateVersion(
+            provider_id=provider.id, rate_card=card, actor_id=actor.id, recorded_at=utcnow()
+        )
+    )
+
+
+def rate_history(session: Session, actor: User, provider_id: int) -> list[ProviderRateVersion]:
+    """The provider's rate card versions, newest first."""
+    get_provider(session, provider_id, actor=actor)
+    return list(
+        session.execute(
+            select(ProviderRateVersion)
+            .where(ProviderRateVersion.provider_id == provider_id)
+            .order_by(ProviderRateVersion.recorded_at.desc(), ProviderRateVersion.id.desc())
+        ).scalars()
+    )
 
 
 def update_provider(
@@ -461,8 +503,10 @@ def update_provider(
     if clean.parent_id == provider.id:
         raise ValidationFailed("A provider cannot be its own parent.", field="parent_id")
     before = snapshot(provider)
+    card_before = dict(provider.rate_card or {})
     _apply(provider, clean)
     session.flush()
+    _remember_rates(session, provider, card_before, actor)
     record(session, actor, "provider.updated", provider, before=before)
     return provider
 

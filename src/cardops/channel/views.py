@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from cardops.auth.models import User
-from cardops.auth.service import require
+from cardops.auth.service import display_names, require
 from cardops.channel import service
 from cardops.channel.delivery_note import render_delivery_note
 from cardops.channel.models import ProviderLevel, ProviderOrder
@@ -188,8 +188,12 @@ def _provider_form(
     ]
     users: list[User] = []
     link_choices: list[tuple[int, str]] = []
+    rate_versions: list[Any] = []
+    rate_actors: dict[int, str] = {}
     if provider is not None:
         users = service.provider_users(console.db, provider.id)
+        rate_versions = service.rate_history(console.db, console.user, provider.id)
+        rate_actors = display_names(console.db, (v.actor_id for v in rate_versions))
         if console.can(CHANNEL_MANAGE):
             link_choices = [
                 (u.id, f"{u.username} {u.display_name}")
@@ -207,6 +211,8 @@ def _provider_form(
         level_labels=service.LEVEL_LABELS,
         users=users,
         link_choices=link_choices,
+        rate_versions=rate_versions,
+        rate_actors=rate_actors,
         **ctx,
     )
 

@@ -9,6 +9,10 @@ from cardops.core.config import get_settings
 
 _frozen: datetime | None = None
 
+# the time of a record that holds "since always" (e.g. the rate card in force before the
+# first change was recorded)
+SINCE_ALWAYS = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def utcnow() -> datetime:
     """Aware UTC now (or the frozen time in tests)."""

@@ -253,6 +253,21 @@ def put_settings(body: SettingsIn, db: DB, user: ApiUser) -> dict[str, Any]:
     }
 
 
+@router.get("/rate-history")
+def rate_history(db: DB, user: ApiUser) -> list[dict[str, Any]]:
+    """Versions of the bank's rate card ("bank") and the default merchant rate ("default"),
+    newest first; a closed day is priced with the versions in force when it closed."""
+    return [
+        {
+            "scope": v.scope,
+            "rate_card": v.rate_card,
+            "recorded_at": v.recorded_at,
+            "actor_id": v.actor_id,
+        }
+        for v in service.rate_history(db, user)
+    ]
+
+
 @router.get("/rules")
 def rules(db: DB, user: ApiUser) -> list[dict[str, Any]]:
     require(user, SETTLEMENT_RATES)

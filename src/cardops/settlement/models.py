@@ -46,6 +46,20 @@ class SettlementSettings(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+class RateVersion(Base):
+    """The bank's rate card (``scope`` "bank") or the default merchant rate ("default") as
+    set at ``recorded_at``: a day is priced with the versions in force when its window
+    closed (see :class:`cardops.channel.models.ProviderRateVersion`)."""
+
+    __tablename__ = "settlement_rate_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), index=True)
+    rate_card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 class MerchantRateCard(Base):
     """A version of a merchant's discount rate (MDR): debit basis points with a per-transaction
     cap, credit basis points, in force from ``effective_from`` until the next version's date.

@@ -52,8 +52,8 @@ from sqlalchemy.orm import Session
 from cardops.audit.service import record
 from cardops.auth.models import User
 from cardops.auth.service import require
-from cardops.channel.models import Provider, ProviderLevel
-from cardops.core.clock import utcnow
+from cardops.channel.models import Provider, ProviderLevel, ProviderRateVersion
+from cardops.core.clock import SINCE_ALWAYS, utcnow
 from cardops.core.config import get_settings
 from cardops.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from cardops.gateway.models import Journal
@@ -73,6 +73,7 @@ from cardops.settlement.compute import (
 from cardops.settlement.models import (
     MerchantRateCard,
     Payout,
+    RateVersion,
     Reward,
     RewardKind,
     RewardRule,
@@ -86,6 +87,7 @@ from cardops.settlement.models import (
 from cardops.settlement.permissions import (
     SETTLEMENT_RATES,
     SETTLEMENT_RUN,
+    SETTLEMENT_VIEW,
 )
 from cardops.terminals.models import Terminal
 
@@ -234,6 +236,8 @@ def update_config(
         "bank_rate_card": row.bank_rate_card,
         "default_merchant_rate": row.default_merchant_rate,
     }
+    _remember_rates(session, "bank", row.bank_rate_card, bank, actor)
+    _remember_rates(session, "default", row.default_merchant_rate, default, actor)
     row.cutoff = text
     row.bank_rate_card = bank
     row.default_merchant_rate = default
@@ -249,6 +253,76 @@ def update_config(
         after={"cutoff": text, "bank_rate_card": bank, "default_merchant_rate": default},
     )
     return row
+
+
+def _remember_rates(
+    session: Session, scope: str, before: dict[str, Any], card: dict[str, Any], actor: User
+) -> None:
+    """Keep the bank's rate card or the default merchant rate as a new version when it
+    changed; with no version yet, the old card first becomes the version "since always"."""
+    if dict(before or {}) == card:
+        return
+    if session.scalar(select(RateVersion.id).where(RateVersion.scope == scope).limit(1)) is None:
+        session.add(
+            RateVersion(scope=scope, rate_card=dict(before or {}), recorded_at=SINCE_ALWAYS)
+        )
+    session.add(RateVersion(scope=scope, rate_card=card, actor_id=actor.id, recorded_at=utcnow()))
+
+
+def _in_force(rows: Any, at: datetime | None) -> dict[Any, dict[str, Any]]:
+    """Per key, of ``(key, card, recorded_at, id)`` rows: the last version recorded at or
+    before ``at`` (None: the latest), or the first one when all came later (a provider made
+    after the day closed)."""
+    found: dict[Any, dict[str, Any]] = {}
+    first: dict[Any, dict[str, Any]] = {}
+    for key, card, recorded_at, _id in sorted(rows, key=lambda r: (r[2], r[3])):
+        first.setdefault(key, card or {})
+        if at is None or recorded_at <= at:
+            found[key] = card or {}
+    return {**first, **found}
+
+
+def settings_cards_at(session: Session, at: datetime | None) -> dict[str, dict[str, Any]]:
+    """The bank's rate card ("bank") and the default merchant rate ("default") in force at
+    ``at`` (None: now)."""
+    config = get_config(session)
+    found = _in_force(
+        session.execute(
+            select(
+                RateVersion.scope, RateVersion.rate_card, RateVersion.recorded_at, RateVersion.id
+            )
+        ).all(),
+        at,
+    )
+    return {
+        "bank": found.get("bank", config.bank_rate_card),
+        "default": found.get("default", config.default_merchant_rate),
+    }
+
+
+def provider_cards_at(session: Session, at: datetime | None) -> dict[int, dict[str, Any]]:
+    """Provider id → its rate card in force at ``at`` (providers with versions only)."""
+    return _in_force(
+        session.execute(
+            select(
+                ProviderRateVersion.provider_id,
+                ProviderRateVersion.rate_card,
+                ProviderRateVersion.recorded_at,
+                ProviderRateVersion.id,
+            )
+        ).all(),
+        at,
+    )
+
+
+def rate_history(session: Session, actor: User) -> list[RateVersion]:
+    """The versions of the bank's rate card and the default merchant rate, newest first."""
+    require(actor, SETTLEMENT_VIEW)
+    return list(
+        session.execute(
+            select(RateVersion).order_by(RateVersion.recorded_at.desc(), RateVersion.id.desc())
+        ).scalars()
+    )
 
 
 # --- merchant rate cards ----------------------------------------------------------------------
@@ -361,8 +435,11 @@ def _card_rates(card: MerchantRateCard) -> RateSet:
     )
 
 
-def merchant_rates_on(session: Session, day: date) -> tuple[dict[int, RateSet], RateSet]:
-    """Merchant id → rates in force on ``day``; and the default for merchants without a card."""
+def merchant_rates_on(
+    session: Session, day: date, *, at: datetime | None = None
+) -> tuple[dict[int, RateSet], RateSet]:
+    """Merchant id → rates in force on ``day``; and the default for merchants without a card
+    (the version in force at ``at``, the window's close; None: the current one)."""
     latest = (
         select(MerchantRateCard.merchant_id, func.max(MerchantRateCard.effective_from).label("d"))
         .where(MerchantRateCard.effective_from <= day)
@@ -381,7 +458,7 @@ def merchant_rates_on(session: Session, day: date) -> tuple[dict[int, RateSet], 
             & (latest.c.d == MerchantRateCard.effective_from),
         )
     )
-    default = RateSet.from_card(get_config(session).default_merchant_rate) or RateSet.from_card(
+    default = RateSet.from_card(settings_cards_at(session, at)["default"]) or RateSet.from_card(
         DEFAULT_MERCHANT_RATES
     )
     assert default is not None
@@ -674,12 +751,18 @@ def compute_window(
             day=window.business_date.isoformat(),
         )
     providers = _providers(session)
-    merchant_rates, default = merchant_rates_on(session, window.business_date)
+    # rate cards as they were when the window closed: a later change never alters a closed day
+    at = window.closed_at
+    merchant_rates, default = merchant_rates_on(session, window.business_date, at=at)
     used_merchants = {m for (m,) in session.execute(select(Merchant.id)) if m not in merchant_rates}
     for merchant_id in used_merchants:
         merchant_rates[merchant_id] = default
     by_provider = {pid: provider_chain(providers, pid) for pid in providers}
-    rate_sets = {pid: RateSet.from_card(p.rate_card) or PASS_RATES for pid, p in providers.items()}
+    provider_cards = provider_cards_at(session, at)
+    rate_sets = {
+        pid: RateSet.from_card(provider_cards.get(pid, p.rate_card)) or PASS_RATES
+        for pid, p in providers.items()
+    }
     if any(len(c) > MAX_LEVELS for c in by_provider.values()):
         raise Conflict("The provider tree is deeper than four levels below HQ.")
     chain_rates = {pid: [rate_sets[p.id] for p in chain] for pid, chain in by_provider.items()}
@@ -690,7 +773,7 @@ def compute_window(
         chain = by_provider.get(provider_id) or [] if provider_id is not None else []
         if chain and provider_id is not None:
             terminal_chains[terminal_id] = (chain[0].id, chain_rates[provider_id])
-    bank = RateSet.from_card(get_config(session).bank_rate_card) or RateSet.from_card(
+    bank = RateSet.from_card(settings_cards_at(session, at)["bank"]) or RateSet.from_card(
         DEFAULT_BANK_RATES
     )
     assert bank is not None

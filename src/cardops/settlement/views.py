@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from cardops.auth.service import require
+from cardops.auth.service import display_names, require
 from cardops.core.clock import today as local_today
 from cardops.core.errors import CardopsError, ValidationFailed
 from cardops.core.i18n import N_
@@ -140,9 +140,12 @@ def _rates_context(console: Any) -> dict[str, Any]:
         .limit(100)
     ).all()
     merchants = console.db.execute(select(Merchant.id, Merchant.name).order_by(Merchant.name)).all()
+    versions = service.rate_history(console.db, console.user)
     return {
         "config": config,
         "recent": recent,
+        "versions": versions,
+        "actors": display_names(console.db, (v.actor_id for v in versions)),
         "merchants": [(str(i), n) for i, n in merchants],
         "rules": reports.list_rules(console.db),
     }
