@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import typer
@@ -104,15 +103,17 @@ _register_domains()
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("CARDOPS_LOG_LEVEL", "INFO"),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from cardops.core.config import get_settings
     from cardops.core.errors import CardopsError
 
     try:
+        level = get_settings().log_level.upper()
+        logging.basicConfig(
+            level=level if level in logging.getLevelNamesMapping() else "INFO",
+            stream=sys.stderr,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         app()
     except CardopsError as exc:
         err.print(f"[red]{exc.code}[/red]: {exc.localized()}")

@@ -126,10 +126,12 @@ def test_serve_starts_the_endpoint_from_the_environment(
     import asyncio
     import threading
 
+    from cardops.core.config import reset_settings
     from cardops.servicedesk import jobs
 
     port = _free_port()
     monkeypatch.setenv("CARDOPS_SUPPORT_SMTP_PORT", str(port))
+    reset_settings()
     scanned = threading.Event()
     monkeypatch.setattr(jobs, "scan_once", lambda: scanned.set() or 0)
 
@@ -142,7 +144,11 @@ def test_serve_starts_the_endpoint_from_the_environment(
         stop.set()
         await asyncio.wait_for(task, 10)
 
-    asyncio.run(serve_and_mail())
+    try:
+        asyncio.run(serve_and_mail())
+    finally:
+        monkeypatch.delenv("CARDOPS_SUPPORT_SMTP_PORT")
+        reset_settings()
     assert scanned.is_set()
     db.expire_all()
     assert db.scalars(select(Ticket).where(Ticket.subject == "来自 serve 的邮件")).one()

@@ -118,10 +118,7 @@ def normalize_uid(text: str) -> str:
 
 
 def _poll_interval() -> float:
-    try:
-        return max(0.0, int(os.environ.get("CARDOPS_ACCESS_POLL_MS", "500")) / 1000)
-    except ValueError:
-        return 0.5
+    return get_settings().access_poll_ms / 1000
 
 
 def signal_path() -> Path:

@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,37 @@ class Settings(BaseSettings):
     # Redis, shared by every process (risk aggregates of the gateways, public rate limits);
     # empty: each process keeps its own
     redis_url: str = ""
+    log_level: str = "INFO"
+    # Acquiring gateway (ISO 8583)
+    onus_bin: str = "621234"  # the operator's own one-card BIN: paid from the wallets
+    credit_bins: str = "625678"  # card-number prefixes of credit cards, comma-separated
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8583
+    gateway_metrics_port: int = 0  # Prometheus metrics; 0: none
+    upstream: str = ""  # the upstream issuer host "host:port"; empty: off-us cards get 91
+    upstream_zpk: str = ""  # zone PIN key (32 hex); empty: the development key of issuer-sim
+    upstream_timeout_ms: int = 2000
+    gateway_max_amount: int = 5_000_000  # fen per transaction
+    gateway_terminal_daily_limit: int = 0  # fen per terminal and day; 0: none
+    gateway_card_daily_count: int = 100_000
+    gateway_pin_tries: int = 3
+    gateway_batch_linger_us: int = 2000
+    gateway_alert_to: str = "ops@cardops.local"
+    # Risk step of the gateway
+    risk: str = "on"  # off / 0 / false / no: no risk step
+    risk_redis_prefix: str = "cardops:risk"
+    risk_sla_minutes: int = 30
+    risk_stats_file: str = ""  # write the risk step's timings here (benchmarks)
+    # Service desk
+    public_url: str = ""  # where customers reach the public pages; empty: host and port
+    support_address: str = ""  # the support mailbox; empty: smtp_from
+    support_smtp_host: str = "127.0.0.1"
+    support_smtp_port: int = 0  # inbound support mail (SMTP); 0: none
+    sla_scan_seconds: float = 60
+    # Door controllers poll for new decisions this often
+    access_poll_ms: int = Field(default=500, ge=0)
+    # Bank clearing-file simulator: its fee rate (fraction, e.g. 0.0025)
+    bank_fee_rate: str = "0.0025"
     # Receipts
     pdf_font: str = ""
     # Demo data
@@ -70,7 +101,21 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, read once; a value that does not fit its setting is a clear error that
+    names the environment variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from cardops.core.errors import ValidationFailed
+
+        problem = exc.errors()[0]
+        name = "CARDOPS_" + "_".join(str(part) for part in problem["loc"]).upper()
+        raise ValidationFailed(
+            "The setting {name} is not valid: {reason}",
+            field=name,
+            name=name,
+            reason=problem["msg"],
+        ) from None
 
 
 def reset_settings() -> None:

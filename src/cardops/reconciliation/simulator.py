@@ -9,7 +9,6 @@ no fee.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 from pathlib import Path
@@ -43,7 +42,7 @@ def parse_rate(text: str, *, field: str = "bank_rate") -> int:
 
 
 def bank_rate_ppm() -> int:
-    return parse_rate(os.environ.get("CARDOPS_BANK_FEE_RATE", DEFAULT_RATE))
+    return parse_rate(get_settings().bank_fee_rate or DEFAULT_RATE)
 
 
 def clearing_frame(session: Session, day: date, *, rate_ppm: int) -> pl.DataFrame:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -73,18 +72,14 @@ SCORED = (*COUNTED_KINDS, "refund")  # what a scenario may score
 class RiskConfig:
     enabled: bool = field(
         default_factory=lambda: (
-            os.environ.get("CARDOPS_RISK", "on").lower() not in ("off", "0", "false", "no")
+            get_settings().risk.strip().lower() not in ("off", "0", "false", "no")
         )
     )
     redis_url: str = field(default_factory=lambda: get_settings().redis_url)
-    redis_prefix: str = field(
-        default_factory=lambda: os.environ.get("CARDOPS_RISK_REDIS_PREFIX", "cardops:risk")
-    )
-    sla_minutes: int = field(
-        default_factory=lambda: int(os.environ.get("CARDOPS_RISK_SLA_MINUTES", "30") or 30)
-    )
+    redis_prefix: str = field(default_factory=lambda: get_settings().risk_redis_prefix)
+    sla_minutes: int = field(default_factory=lambda: get_settings().risk_sla_minutes)
     # write the risk step's timings here every few seconds (benchmarks)
-    stats_file: str = field(default_factory=lambda: os.environ.get("CARDOPS_RISK_STATS_FILE", ""))
+    stats_file: str = field(default_factory=lambda: get_settings().risk_stats_file)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -19,6 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from cardops.core.config import get_settings
 from cardops.core.db import unit_of_work
 from cardops.servicedesk import service
 
@@ -85,8 +85,9 @@ class SupportSmtp:
 
 def from_environment() -> SupportSmtp | None:
     """The endpoint configured by ``CARDOPS_SUPPORT_SMTP_PORT`` (unset or 0: none)."""
-    port = os.environ.get("CARDOPS_SUPPORT_SMTP_PORT", "").strip()
-    if not port or port == "0":
+    settings = get_settings()
+    if not settings.support_smtp_port:
         return None
-    host = os.environ.get("CARDOPS_SUPPORT_SMTP_HOST", "127.0.0.1").strip() or "127.0.0.1"
-    return SupportSmtp(host, int(port))
+    return SupportSmtp(
+        settings.support_smtp_host.strip() or "127.0.0.1", settings.support_smtp_port
+    )

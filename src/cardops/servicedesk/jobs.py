@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 
 from cardops.auth.service import system_user
+from cardops.core.config import get_settings
 from cardops.core.db import unit_of_work
 from cardops.servicedesk import service
 from cardops.servicedesk.inbound import from_environment
@@ -28,7 +28,7 @@ def scan_once() -> int:
 
 
 async def run(stop: asyncio.Event, interval: float | None = None) -> None:
-    every = interval or float(os.environ.get("CARDOPS_SLA_SCAN_SECONDS", "60") or 60)
+    every = interval or get_settings().sla_scan_seconds or 60.0
     smtp = None
     try:
         smtp = from_environment()

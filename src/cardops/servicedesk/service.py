@@ -22,7 +22,6 @@ subject) or the public web form (:func:`submit_web_form`). SLA deadlines are wor
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -111,12 +110,13 @@ WEEKDAYS: dict[int, str] = {
 def public_url() -> str:
     """Where customers reach the public pages (survey links): ``CARDOPS_PUBLIC_URL``."""
     settings = get_settings()
-    base = os.environ.get("CARDOPS_PUBLIC_URL") or f"http://{settings.host}:{settings.port}"
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return base.rstrip("/")
 
 
 def support_address() -> str:
-    return os.environ.get("CARDOPS_SUPPORT_ADDRESS") or get_settings().smtp_from
+    settings = get_settings()
+    return settings.support_address or settings.smtp_from
 
 
 # --- history ------------------------------------------------------------------------------
