@@ -20,14 +20,21 @@ def test_domain_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CARDOPS_GATEWAY_PORT", "9583")
     monkeypatch.setenv("CARDOPS_CREDIT_BINS", "625678, 628888")
     monkeypatch.setenv("CARDOPS_RISK", "off")
+    monkeypatch.setenv("CARDOPS_SUPPORT_SMTP_PORT", "")  # empty: the default, as before
     reset_settings()
     try:
+        assert get_settings().support_smtp_port == 0
         config = GatewayConfig()
         assert config.port == 9583 and config.credit_bins == ("625678", "628888")
         assert config.upstream_zpk  # the development key when none is set
         assert RiskConfig().enabled is False
     finally:
-        for name in ("CARDOPS_GATEWAY_PORT", "CARDOPS_CREDIT_BINS", "CARDOPS_RISK"):
+        for name in (
+            "CARDOPS_GATEWAY_PORT",
+            "CARDOPS_CREDIT_BINS",
+            "CARDOPS_RISK",
+            "CARDOPS_SUPPORT_SMTP_PORT",
+        ):
             monkeypatch.delenv(name)
         reset_settings()
 

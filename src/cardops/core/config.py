@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CARDOPS_", env_file=".env", extra="ignore")
+    # an empty variable (CARDOPS_SUPPORT_SMTP_PORT=) means the default, as it always did
+    model_config = SettingsConfigDict(
+        env_prefix="CARDOPS_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     var_dir: Path = Path("var")
     database_url: str = ""
