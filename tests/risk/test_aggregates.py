@@ -31,6 +31,17 @@ def _event(
     )
 
 
+def _assert_brute_force(store: MemoryStore, times: list[float], now: float) -> None:
+    """The store's windows at ``now`` equal a count over the events (event i: amount
+    100 + i, declined when i % 3 == 0)."""
+    got = store.features(Probe(now, "c1", "T1", 7, DAY, MONTH))
+    for window, span in (("10m", 600), ("1h", 3600), ("24h", 86400)):
+        inside = [i for i, ts in enumerate(times) if ts > now - span]
+        assert got[f"card__count_{window}"] == len(inside)
+        assert got[f"terminal__declines_{window}"] == sum(1 for i in inside if i % 3 == 0)
+        assert got[f"merchant__sum_{window}"] == sum(100 + i for i in inside if i % 3)
+
+
 @settings(derandomize=True, max_examples=50, deadline=None)
 @given(
     gaps=st.lists(st.integers(min_value=0, max_value=4000), min_size=1, max_size=40),
@@ -48,12 +59,7 @@ def test_memory_windows_match_a_brute_force_count(gaps: list[int], probes: list[
     last = times[-1]
     for offset in sorted(probes):  # reads move forward in time, as in the gateway
         now = last + offset
-        got = store.features(Probe(now, "c1", "T1", 7, DAY, MONTH))
-        for window, span in (("10m", 600), ("1h", 3600), ("24h", 86400)):
-            inside = [i for i, ts in enumerate(times) if ts > now - span]
-            assert got[f"card__count_{window}"] == len(inside)
-            assert got[f"terminal__declines_{window}"] == sum(1 for i in inside if i % 3 == 0)
-            assert got[f"merchant__sum_{window}"] == sum(100 + i for i in inside if i % 3)
+        _assert_brute_force(store, times, now)
 
 
 def test_memory_windows_stay_exact_after_old_events_are_dropped() -> None:
@@ -70,12 +76,7 @@ def test_memory_windows_stay_exact_after_old_events_are_dropped() -> None:
     # the collector finds no object per event behind them (lists show one per event)
     assert len(gc.get_referents(series.ts, series.rows)) <= 2
     now = times[-1] + 1
-    got = store.features(Probe(now, "c1", "T1", 7, DAY, MONTH))
-    for window, span in (("10m", 600), ("1h", 3600), ("24h", 86400)):
-        inside = [i for i, ts in enumerate(times) if ts > now - span]
-        assert got[f"card__count_{window}"] == len(inside)
-        assert got[f"terminal__declines_{window}"] == sum(1 for i in inside if i % 3 == 0)
-        assert got[f"merchant__sum_{window}"] == sum(100 + i for i in inside if i % 3)
+    _assert_brute_force(store, times, now)
 
 
 def test_usual_amount_first_use_and_totals() -> None:
