@@ -1,12 +1,16 @@
 """The gateway batch's SQL helpers, on SQLite and PostgreSQL alike: ``core.db.BulkInsert``
-(the driver's executemany writes what the ORM reads back: timestamps, JSON, booleans,
-NULLs) and ``core.db.in_values`` (a list bound as one parameter)."""
+(the driver's executemany, or PostgreSQL's COPY, writes what the ORM reads back:
+timestamps, JSON, booleans, NULLs; a broken constraint is an IntegrityError either way) and
+``core.db.in_values`` (a list bound as one parameter)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cardops.core.db import BulkInsert, in_values
@@ -30,8 +34,7 @@ def test_every_posting_column_that_a_batch_sets_is_written() -> None:
     assert set(ledger._LINES.columns) == {c.name for c in PostingLine.__table__.columns} - {"id"}
 
 
-def test_rows_read_back_as_written(db: Session) -> None:
-    insert = BulkInsert(Journal.__table__, gateway_engine._JOURNAL_COLUMNS)
+def _journal_rows(db: Session, insert: BulkInsert) -> list[dict[str, Any]]:
     connection = db.connection()
     at = datetime(2026, 11, 23, 16, 30, 5, 123456, tzinfo=UTC)
     as_json = insert.processor(connection, "request")
@@ -69,7 +72,18 @@ def test_rows_read_back_as_written(db: Session) -> None:
             "response": as_json({"39": "05", "note": "中文"}),
         },
     ]
-    insert.run(connection, [tuple(row[c] for c in insert.columns) for row in rows])
+    return rows
+
+
+def _tuples(insert: BulkInsert, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(row[c] for c in insert.columns) for row in rows]
+
+
+def test_rows_read_back_as_written(db: Session) -> None:
+    # two rows: PostgreSQL writes them with COPY, SQLite with executemany
+    insert = BulkInsert(Journal.__table__, gateway_engine._JOURNAL_COLUMNS)
+    at = datetime(2026, 11, 23, 16, 30, 5, 123456, tzinfo=UTC)
+    insert.run(db.connection(), _tuples(insert, _journal_rows(db, insert)))
     found = {
         j.dup_key: j
         for j in db.execute(select(Journal).where(Journal.dup_key.like("bulk-%"))).scalars()
@@ -81,6 +95,21 @@ def test_rows_read_back_as_written(db: Session) -> None:
     assert (second.approved, second.pan_hash) == (False, "h" * 64)
     assert second.response == {"39": "05", "note": "中文"}
     assert first.pan_hash is None and first.original_id is None and first.rrn is None
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["one row", "a batch"])
+def test_a_broken_constraint_is_an_integrity_error(db: Session, many: bool) -> None:
+    """As from an INSERT, also from PostgreSQL's COPY: the gateway retries a batch that
+    conflicts with another process's row by row on SQLAlchemy's IntegrityError."""
+    insert = BulkInsert(Journal.__table__, gateway_engine._JOURNAL_COLUMNS)
+    first, second = _journal_rows(db, insert)
+    insert.run(db.connection(), _tuples(insert, [first]))
+    again = [first, second] if many else [first]
+    savepoint = db.begin_nested()
+    with pytest.raises(IntegrityError):
+        insert.run(db.connection(), _tuples(insert, again))
+    savepoint.rollback()
+    assert db.scalar(select(func.count(Journal.id)).where(Journal.dup_key.like("bulk-%"))) == 1
 
 
 def test_in_values_matches_like_in(db: Session) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql import ColumnElement, bindparam
@@ -160,7 +161,8 @@ def ping(session: Session) -> bool:
 
 class BulkInsert:
     """``INSERT INTO table (columns) VALUES (…)`` run as the database driver's own
-    ``executemany`` over tuples, for the gateway's group commit.
+    ``executemany`` over tuples, for the gateway's group commit; on PostgreSQL, rows in
+    bulk go as one ``COPY … FROM STDIN`` (measured: a 50-request on-us batch 26 → 20 ms).
 
     SQLAlchemy's Core insert processes every row's parameters (a dict per row, a type
     processor per value): for the journal that cost more CPU than SQLite's insert itself.
@@ -200,8 +202,34 @@ class BulkInsert:
         return process if process is not None else _identity
 
     def run(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            connection.exec_driver_sql(self.sql(connection.dialect), rows)
+        if not rows:
+            return
+        if connection.dialect.name == "postgresql" and len(rows) > 1:
+            self._copy(connection, rows)
+            return
+        connection.exec_driver_sql(self.sql(connection.dialect), rows)
+
+    def _copy(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL: ``COPY … FROM STDIN`` in the session's transaction, one stream for the
+        batch instead of an INSERT per row. A constraint it breaks is raised as SQLAlchemy's
+        ``IntegrityError``, like an INSERT's (the gateway retries a conflicting batch row by
+        row on it)."""
+        dialect = connection.dialect
+        sql = self._sql.get("copy")
+        if sql is None:
+            quote = dialect.identifier_preparer
+            sql = self._sql["copy"] = (
+                f"COPY {quote.format_table(self.table)}"
+                f" ({', '.join(quote.quote(name) for name in self.columns)}) FROM STDIN"
+            )
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        try:
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.IntegrityError as exc:
+            raise IntegrityError(sql, None, exc) from exc
 
 
 def _identity(value: Any) -> Any:
