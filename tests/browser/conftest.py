@@ -38,6 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class LiveServer:
     url: str
     password: str
+    database_url: str
 
 
 def _free_port() -> int:
@@ -84,7 +85,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, var_dir: Path) -> Iter
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "live server did not start"
-    yield LiveServer(url=f"http://127.0.0.1:{port}", password=DEMO_PASSWORD)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", password=DEMO_PASSWORD, database_url=url)
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()

@@ -114,8 +114,12 @@ def loadgen(
 
     path = lab or get_settings().var_dir / "lab.json"
     data = load_lab(path)
+    # cards with at least ¥1,000 on them: a run of 1-fen purchases never spends that (the
+    # simulator's ¥1 card would answer 51 once spent)
     cards = [
-        c for c in data.get("cards", []) if c.get("route") == route and c.get("balance", 0) > 0
+        c
+        for c in data.get("cards", [])
+        if c.get("route") == route and c.get("balance", 0) >= 100_000
     ]
     result = run_loop(
         run_load(

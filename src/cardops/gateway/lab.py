@@ -91,6 +91,11 @@ def _card(session: Session, actor: User, number: str, balance: int) -> tuple[str
     return assigned.pan, assigned.onus.expiry
 
 
+# serial numbers of the lab terminals: other demo data leaves them activated (lab.json gives
+# them to lab tools, which need them to sign on)
+LAB_SERIAL_PREFIX = "LAB"
+
+
 def seed(
     session: Session,
     actor: User,
@@ -107,7 +112,7 @@ def seed(
     lab_terminals = []
     for i in range(terminals):
         tid = f"{prefix[:1]}{tag[:3]}{i:04d}"[:8]
-        unit, tmk = _terminal(session, merchant, tid, f"LAB{tag}{i:05d}")
+        unit, tmk = _terminal(session, merchant, tid, f"{LAB_SERIAL_PREFIX}{tag}{i:05d}")
         lab_terminals.append({"tid": unit.tid, "mid": merchant.mid, "tmk": tmk.hex().upper()})
     lab_cards: list[dict[str, Any]] = []
     for i in range(cards):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cardops.core.errors import Conflict, NotFound, ValidationFailed
 from cardops.gateway.terminal import AsyncTerminal, TerminalSession
 
 
@@ -87,10 +88,16 @@ async def run_load(
     requests/s in total (see the module). STANs start at ``stan_start`` (default: from the
     clock), so that runs on the same day do not repeat each other's TID + STAN + date (a
     repeat is answered from the journal)."""
-    if not terminals or not cards:
-        raise ValueError("give at least one terminal and one card")
+    if not terminals:
+        raise ValidationFailed("The lab file lists no terminals.", field="lab")
+    if not cards:
+        raise ValidationFailed(
+            "The lab file lists no cards with money for this route.", field="route"
+        )
     if rate is not None and rate <= 0:
-        raise ValueError("rate must be positive")
+        raise ValidationFailed(
+            "The rate must be a positive number of requests a second.", field="rate"
+        )
     result = LoadResult(rate=rate)
     sessions: dict[str, TerminalSession] = {}
     clients: list[tuple[AsyncTerminal, int]] = []
@@ -101,7 +108,16 @@ async def run_load(
             spec["tid"], TerminalSession(spec["tid"], spec["mid"], bytes.fromhex(spec["tmk"]))
         )
         client = AsyncTerminal(session)
-        await client.connect(host, port)
+        try:
+            await client.connect(host, port)
+        except OSError as exc:
+            raise Conflict(
+                "Cannot reach the gateway at {host}:{port} ({reason}). Is `cardops gateway` running?",
+                code="unreachable",
+                host=host,
+                port=port,
+                reason=exc.strerror or type(exc).__name__,
+            ) from None
         if first and echo:
             session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
         elif first:
@@ -109,7 +125,11 @@ async def run_load(
             session.stans = itertools.count(start)
             response = await client.sign_on()
             if response.get("39") != "00":
-                raise RuntimeError(f"terminal {spec['tid']} did not sign on: {response.get('39')}")
+                raise Conflict(
+                    "Terminal {tid} did not sign on: response code {rc}.",
+                    tid=spec["tid"],
+                    rc=response.get("39", ""),
+                )
         clients.append((client, i))
     begin = time.perf_counter()
     stop_at = begin + warmup + seconds
@@ -163,4 +183,18 @@ async def run_load(
 
 
 def load_lab(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(
+            "No lab file at {path}: `cardops demo` writes one.", field="lab", path=str(path)
+        ) from None
+    except (OSError, ValueError):
+        raise ValidationFailed(
+            "The lab file {path} cannot be read as JSON.", field="lab", path=str(path)
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The lab file {path} cannot be read as JSON.", field="lab", path=str(path)
+        )
+    return data

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from cardops.auth.service import system_user
 from cardops.core.clock import utcnow
 from cardops.core.demo_loader import DemoContext
+from cardops.gateway.lab import LAB_SERIAL_PREFIX
 from cardops.merchants.models import Merchant
 from cardops.repairs import service
 from cardops.terminals.models import Terminal, TerminalState
@@ -20,7 +21,13 @@ from cardops.terminals.models import Terminal, TerminalState
 def _units(session: Session, state: TerminalState, n: int) -> list[Terminal]:
     return list(
         session.execute(
-            select(Terminal).where(Terminal.state == state.value).order_by(Terminal.serial.desc())
+            select(Terminal)
+            .where(
+                Terminal.state == state.value,
+                # the gateway's lab terminals stay activated: var/lab.json lists them
+                Terminal.serial.not_like(f"{LAB_SERIAL_PREFIX}%"),
+            )
+            .order_by(Terminal.serial.desc())
         )
         .scalars()
         .fetchmany(n)
