@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import typer
@@ -67,8 +68,17 @@ def serve(
     port = port or settings.port
     gateway: subprocess.Popen[bytes] | None = None
     if with_gateway:
-        gateway = subprocess.Popen([sys.executable, "-m", "cardops.cli", "gateway"])
-        out.print("ISO 8583 gateway: tcp://127.0.0.1:8583 (CARDOPS_GATEWAY_HOST/PORT)")
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "cardops.cli", "gateway"], preexec_fn=_die_with_parent
+        )
+        out.print(
+            f"ISO 8583 gateway: tcp://{settings.gateway_host}:{settings.gateway_port}"
+            " (CARDOPS_GATEWAY_HOST/PORT)"
+        )
+        # uvicorn shuts down on SIGTERM and then raises it again for the default handler,
+        # which ended this process before the ``finally`` below: the gateway was left
+        # running on its port. Raised as SystemExit instead, the ``finally`` stops it.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     out.print(f"cardops console:  [bold]http://{host}:{port}/[/bold]")
     out.print(f"API docs:         http://{host}:{port}/docs")
     try:
@@ -80,6 +90,21 @@ def serve(
                 gateway.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 gateway.kill()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the gateway child, before it runs: the kernel sends it SIGTERM when ``cardops
+    serve`` dies, however it dies (Linux; elsewhere the ``finally`` of serve does it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _safe_url(url: str) -> str:
