@@ -109,17 +109,21 @@ def loadgen(
     ),
 ) -> None:
     """Drive N terminal connections (sign-on, then purchases with PIN and MAC)."""
+    from cardops.core.clock import today
     from cardops.core.config import get_settings
     from cardops.gateway.loadgen import load_lab, run_load
 
     path = lab or get_settings().var_dir / "lab.json"
     data = load_lab(path)
-    # cards with at least ¥1,000 on them: a run of 1-fen purchases never spends that (the
-    # simulator's ¥1 card would answer 51 once spent)
+    # cards with at least ¥1,000 on them (a run of 1-fen purchases never spends that; the
+    # simulator's ¥1 card would answer 51 once spent) that have not expired (54)
+    this_month = today().strftime("%y%m")
     cards = [
         c
         for c in data.get("cards", [])
-        if c.get("route") == route and c.get("balance", 0) >= 100_000
+        if c.get("route") == route
+        and c.get("balance", 0) >= 100_000
+        and str(c.get("expiry", "")) >= this_month
     ]
     result = run_loop(
         run_load(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -85,8 +86,8 @@ async def run_load(
     rate: float | None = None,
 ) -> LoadResult:
     """Each connection has one request in flight at a time: closed loop, or paced at ``rate``
-    requests/s in total (see the module). STANs start at ``stan_start`` (default: from the
-    clock), so that runs on the same day do not repeat each other's TID + STAN + date (a
+    requests/s in total (see the module). STANs start at ``stan_start`` (default: a random
+    one), so that runs on the same day are unlikely to repeat each other's TID + STAN + date (a
     repeat is answered from the journal)."""
     if not terminals:
         raise ValidationFailed("The lab file lists no terminals.", field="lab")
@@ -121,7 +122,9 @@ async def run_load(
         if first and echo:
             session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
         elif first:
-            start = int(time.time()) % 500_000 if stan_start is None else stan_start
+            # a random start: a start taken from the clock repeated the STANs of a run made
+            # seconds before (each answered 94, a duplicate, from the journal)
+            start = secrets.randbelow(900_000) + 1 if stan_start is None else stan_start
             session.stans = itertools.count(start)
             response = await client.sign_on()
             if response.get("39") != "00":
