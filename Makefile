@@ -18,7 +18,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/cardops db upgrade
 	$(BIN)/cardops demo --if-empty
-	$(BIN)/cardops serve --with-gateway
+	$(BIN)/cardops serve --with-gateway --with-issuer-sim
 
 test: $(STAMP)
 	$(BIN)/pytest -q

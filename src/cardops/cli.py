@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -55,6 +56,13 @@ def serve(
     with_gateway: bool = typer.Option(
         False, "--with-gateway", help="Also run the ISO 8583 gateway (cardops gateway) beside it."
     ),
+    with_issuer_sim: bool = typer.Option(
+        False,
+        "--with-issuer-sim",
+        help="With --with-gateway and no CARDOPS_UPSTREAM: also run the issuer simulator on"
+        " 127.0.0.1 as the gateway's upstream host (development).",
+    ),
+    issuer_sim_port: int = typer.Option(8584, help="Port of the issuer simulator."),
 ) -> None:
     """Serve the web console and the REST API (and, with --with-gateway, the ISO 8583 gateway)."""
     import subprocess
@@ -66,10 +74,26 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    gateway: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
     if with_gateway:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "cardops.cli", "gateway"], preexec_fn=_die_with_parent
+        env = dict(os.environ)
+        if with_issuer_sim and not settings.upstream:
+            sim = [sys.executable, "-m", "cardops.cli", "gateway", "issuer-sim"]
+            children.append(
+                subprocess.Popen(
+                    [*sim, "--port", str(issuer_sim_port)], preexec_fn=_die_with_parent
+                )
+            )
+            env["CARDOPS_UPSTREAM"] = f"127.0.0.1:{issuer_sim_port}"
+            out.print(
+                f"issuer simulator: tcp://127.0.0.1:{issuer_sim_port} (the gateway's upstream)"
+            )
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cardops.cli", "gateway"],
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
         )
         out.print(
             f"ISO 8583 gateway: tcp://{settings.gateway_host}:{settings.gateway_port}"
@@ -84,12 +108,12 @@ def serve(
     try:
         uvicorn.run("cardops.web.app:serve_app", factory=True, host=host, port=port, reload=reload)
     finally:
-        if gateway is not None:
-            gateway.terminate()
+        for child in reversed(children):
+            child.terminate()
             try:
-                gateway.wait(timeout=10)
+                child.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                gateway.kill()
+                child.kill()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

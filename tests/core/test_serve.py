@@ -1,7 +1,7 @@
-"""``cardops serve --with-gateway`` (what ``make run`` starts) takes its gateway down with it:
-stopped with SIGTERM (uvicorn used to re-raise it after its shutdown, ending the process
-before it stopped the gateway, which stayed on its port serving a database that may be gone)
-or killed outright."""
+"""``cardops serve --with-gateway --with-issuer-sim`` (what ``make run`` starts) takes its
+gateway and issuer simulator down with it, stopped with SIGTERM or killed outright. On
+SIGTERM uvicorn used to raise the signal again after its shutdown, which ended the process
+before it stopped the gateway: it stayed on its port, serving a database that may be gone."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _wait(condition, seconds: float = 30) -> bool:  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_the_gateway_goes_with_the_server(tmp_path: Path, stop: signal.Signals) -> None:
-    web, gateway = _free_port(), _free_port()
+    web, gateway, sim = _free_port(), _free_port(), _free_port()
     env = dict(
         os.environ,
         CARDOPS_VAR_DIR=str(tmp_path),
@@ -52,16 +52,17 @@ def test_the_gateway_goes_with_the_server(tmp_path: Path, stop: signal.Signals) 
     cli = [sys.executable, "-m", "cardops.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
     server = subprocess.Popen(
-        [*cli, "serve", "--with-gateway"],
+        [*cli, "serve", "--with-gateway", "--with-issuer-sim", "--issuer-sim-port", str(sim)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait(lambda: _listening(web) and _listening(gateway)), "did not start"
+        assert _wait(lambda: _listening(web) and _listening(gateway) and _listening(sim))
         server.send_signal(stop)
         server.wait(30)
         assert _wait(lambda: not _listening(gateway), 15), "the gateway outlived the server"
+        assert _wait(lambda: not _listening(sim), 15), "the simulator outlived the server"
     finally:
         if server.poll() is None:
             server.kill()
