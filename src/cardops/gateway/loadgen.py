@@ -87,8 +87,8 @@ async def run_load(
 ) -> LoadResult:
     """Each connection has one request in flight at a time: closed loop, or paced at ``rate``
     requests/s in total (see the module). STANs start at ``stan_start`` (default: a random
-    one), so that runs on the same day are unlikely to repeat each other's TID + STAN + date (a
-    repeat is answered from the journal)."""
+    one), so that runs on the same day are unlikely to repeat each other's TID + STAN +
+    date (a repeat is answered from the journal)."""
     if not terminals:
         raise ValidationFailed("The lab file lists no terminals.", field="lab")
     if not cards:
@@ -102,38 +102,43 @@ async def run_load(
     result = LoadResult(rate=rate)
     sessions: dict[str, TerminalSession] = {}
     clients: list[tuple[AsyncTerminal, int]] = []
-    for i in range(connections):
-        spec = terminals[i % len(terminals)]
-        first = spec["tid"] not in sessions
-        session = sessions.setdefault(
-            spec["tid"], TerminalSession(spec["tid"], spec["mid"], bytes.fromhex(spec["tmk"]))
-        )
-        client = AsyncTerminal(session)
-        try:
-            await client.connect(host, port)
-        except OSError as exc:
-            raise Conflict(
-                "Cannot reach the gateway at {host}:{port} ({reason}). Is `cardops gateway` running?",
-                code="unreachable",
-                host=host,
-                port=port,
-                reason=exc.strerror or type(exc).__name__,
-            ) from None
-        if first and echo:
-            session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
-        elif first:
-            # a random start: a start taken from the clock repeated the STANs of a run made
-            # seconds before (each answered 94, a duplicate, from the journal)
-            start = secrets.randbelow(900_000) + 1 if stan_start is None else stan_start
-            session.stans = itertools.count(start)
-            response = await client.sign_on()
-            if response.get("39") != "00":
+    try:
+        for i in range(connections):
+            spec = terminals[i % len(terminals)]
+            first = spec["tid"] not in sessions
+            session = sessions.setdefault(
+                spec["tid"], TerminalSession(spec["tid"], spec["mid"], bytes.fromhex(spec["tmk"]))
+            )
+            client = AsyncTerminal(session)
+            try:
+                await client.connect(host, port)
+            except OSError as exc:
                 raise Conflict(
-                    "Terminal {tid} did not sign on: response code {rc}.",
-                    tid=spec["tid"],
-                    rc=response.get("39", ""),
-                )
-        clients.append((client, i))
+                    "Cannot reach the gateway at {host}:{port} ({reason}). Is `cardops gateway` running?",
+                    code="unreachable",
+                    host=host,
+                    port=port,
+                    reason=exc.strerror or type(exc).__name__,
+                ) from None
+            clients.append((client, i))
+            if first and echo:
+                session.tpk, session.tak = bytes(range(16)), bytes(range(16, 32))
+            elif first:
+                # a random start: a start taken from the clock repeated the STANs of a run
+                # made seconds before (each answered 94, a duplicate, from the journal)
+                start = secrets.randbelow(900_000) + 1 if stan_start is None else stan_start
+                session.stans = itertools.count(start)
+                response = await client.sign_on()
+                if response.get("39") != "00":
+                    raise Conflict(
+                        "Terminal {tid} did not sign on: response code {rc}.",
+                        tid=spec["tid"],
+                        rc=response.get("39", ""),
+                    )
+    except BaseException:
+        for client, _ in clients:  # the connections opened so far
+            await client.close()
+        raise
     begin = time.perf_counter()
     stop_at = begin + warmup + seconds
     measure_from = begin + warmup
