@@ -121,8 +121,9 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the gateway child, before it runs: the kernel sends it SIGTERM when ``cardops
-    serve`` dies, however it dies (Linux; elsewhere the ``finally`` of serve does it)."""
+    """In a child of ``cardops serve`` (the gateway, the issuer simulator), before it runs:
+    the kernel sends it SIGTERM when serve dies, however it dies (Linux; elsewhere the
+    ``finally`` of serve stops it)."""
     try:
         import ctypes
 

@@ -177,6 +177,7 @@ class BulkInsert:
         for name in self.columns:
             table.c[name]  # a misspelt column fails at import, not in a batch
         self._sql: dict[str, str] = {}
+        self._copy_sql: str | None = None
 
     def sql(self, dialect: Any) -> str:
         found = self._sql.get(dialect.name)
@@ -215,10 +216,10 @@ class BulkInsert:
         ``IntegrityError``, like an INSERT's (the gateway retries a conflicting batch row by
         row on it)."""
         dialect = connection.dialect
-        sql = self._sql.get("copy")
+        sql = self._copy_sql
         if sql is None:
             quote = dialect.identifier_preparer
-            sql = self._sql["copy"] = (
+            sql = self._copy_sql = (
                 f"COPY {quote.format_table(self.table)}"
                 f" ({', '.join(quote.quote(name) for name in self.columns)}) FROM STDIN"
             )

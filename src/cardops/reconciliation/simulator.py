@@ -26,7 +26,6 @@ from cardops.reconciliation.clearing import COLUMNS, write_clearing_file
 from cardops.reconciliation.journal import load_day
 from cardops.reconciliation.permissions import RECON_VIEW
 
-DEFAULT_RATE = "0.0025"
 _RATE = re.compile(r"^0?\.(\d{1,6})$|^0$")
 
 
@@ -42,7 +41,7 @@ def parse_rate(text: str, *, field: str = "bank_rate") -> int:
 
 
 def bank_rate_ppm() -> int:
-    return parse_rate(get_settings().bank_fee_rate or DEFAULT_RATE)
+    return parse_rate(get_settings().bank_fee_rate)
 
 
 def clearing_frame(session: Session, day: date, *, rate_ppm: int) -> pl.DataFrame:

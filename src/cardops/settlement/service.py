@@ -440,6 +440,18 @@ def merchant_rates_on(
 ) -> tuple[dict[int, RateSet], RateSet]:
     """Merchant id → rates in force on ``day``; and the default for merchants without a card
     (the version in force at ``at``, the window's close; None: the current one)."""
+    default = _rate_set(settings_cards_at(session, at)["default"], DEFAULT_MERCHANT_RATES)
+    return merchant_cards_on(session, day), default
+
+
+def _rate_set(card: dict[str, Any], fallback: dict[str, Any]) -> RateSet:
+    found = RateSet.from_card(card) or RateSet.from_card(fallback)
+    assert found is not None
+    return found
+
+
+def merchant_cards_on(session: Session, day: date) -> dict[int, RateSet]:
+    """Merchant id → the rates of its rate card in force on ``day`` (merchants with one)."""
     latest = (
         select(MerchantRateCard.merchant_id, func.max(MerchantRateCard.effective_from).label("d"))
         .where(MerchantRateCard.effective_from <= day)
@@ -458,15 +470,10 @@ def merchant_rates_on(
             & (latest.c.d == MerchantRateCard.effective_from),
         )
     )
-    default = RateSet.from_card(settings_cards_at(session, at)["default"]) or RateSet.from_card(
-        DEFAULT_MERCHANT_RATES
-    )
-    assert default is not None
-    rates = {
+    return {
         m: RateSet(debit=(d_bp, d_cap if d_cap is not None else NO_CAP), credit=(c_bp, NO_CAP))
         for m, d_bp, d_cap, c_bp in cards
     }
-    return rates, default
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -692,7 +699,7 @@ def _refund_rates(
     """For refunds in the window of sales settled in earlier windows: each such earlier
     window's id range with the merchant rates of its business day, when they differ from
     today's (a refund claws back what its sale paid, at the sale day's rates). Provider and
-    bank rate cards keep no history and are the current ones."""
+    bank rate cards are those in force when this window closed."""
     assert window.first_id is not None and window.last_id is not None
     originals = sorted(
         {
@@ -727,7 +734,7 @@ def _refund_rates(
         at = bisect.bisect_right(originals, a)
         if at >= len(originals) or originals[at] > b:
             continue  # no refund of a sale of that day
-        rates, _default = merchant_rates_on(session, day)
+        rates = merchant_cards_on(session, day)
         full = {m: rates.get(m, default) for m in today}
         if full != today:
             out.append((a, b, full))
@@ -753,7 +760,9 @@ def compute_window(
     providers = _providers(session)
     # rate cards as they were when the window closed: a later change never alters a closed day
     at = window.closed_at
-    merchant_rates, default = merchant_rates_on(session, window.business_date, at=at)
+    cards = settings_cards_at(session, at)
+    merchant_rates = merchant_cards_on(session, window.business_date)
+    default = _rate_set(cards["default"], DEFAULT_MERCHANT_RATES)
     used_merchants = {m for (m,) in session.execute(select(Merchant.id)) if m not in merchant_rates}
     for merchant_id in used_merchants:
         merchant_rates[merchant_id] = default
@@ -773,10 +782,7 @@ def compute_window(
         chain = by_provider.get(provider_id) or [] if provider_id is not None else []
         if chain and provider_id is not None:
             terminal_chains[terminal_id] = (chain[0].id, chain_rates[provider_id])
-    bank = RateSet.from_card(settings_cards_at(session, at)["bank"]) or RateSet.from_card(
-        DEFAULT_BANK_RATES
-    )
-    assert bank is not None
+    bank = _rate_set(cards["bank"], DEFAULT_BANK_RATES)
     refund_rates = _refund_rates(session, window, merchant_rates, default)
     groups = aggregate(
         session,

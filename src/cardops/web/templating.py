@@ -9,7 +9,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from cardops.core.clock import local
+from cardops.core.clock import SINCE_ALWAYS, local
 from cardops.core.i18n import LOCALE_NAMES, current_locale, gettext
 from cardops.core.money import format_minor
 
@@ -55,6 +55,7 @@ def build_environment() -> Environment:
         _=gettext,
         locale_names=LOCALE_NAMES,
         current_locale=lambda: current_locale.get(),
+        SINCE_ALWAYS=SINCE_ALWAYS,  # the time of a version held "since always"
     )
     env.filters.update(dt=_datetime, d=_date, money=_money, nl2br=_nl2br)
     return env
